@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""Build the test-binary matrix and record Go's own answers (stdlib only).
+
+For every toolchain (see toolchains.py) x target x variant x program this
+writes, under $GOSYM_CACHE/testbins/<gover>/<goos>-<goarch>-<variant>/:
+
+  <prog>            the binary
+  <prog>.nm         `go tool nm -size -sort address <prog>` (not for stripped)
+  <prog>.run.json   what the program printed (callers only; linux/amd64
+                    natively, linux/arm64 under qemu-aarch64-static)
+  <prog>.S.txt      `-gcflags=-S` listing of package main (default variant)
+  <prog>.meta.json  version, target, variant, flags, source hash
+
+A cell whose meta.json carries the same input hash and whose outputs all
+exist is skipped, so a re-run takes seconds.
+
+Usage: build.py [-j N] [--versions 1.21.13,1.27.3] [--targets linux/amd64,...]
+                [--variants default,pie] [--programs callers,hello] [--force]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import toolchains
+
+HERE = Path(__file__).resolve().parent
+# Bump when the way outputs are produced changes, to invalidate old cells.
+RECIPE_VERSION = "1"
+
+PROGRAMS = ["callers", "hello"]
+# Programs whose stdout is the JSON record written to <prog>.run.json.
+RUN_JSON_PROGRAMS = {"callers"}
+TARGETS = ["linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64"]
+
+# variant -> (go build flags, needs cgo, linux only, linux/amd64 only)
+VARIANTS: dict[str, tuple[list[str], bool, bool, bool]] = {
+    "default": ([], False, False, False),
+    "pie": (["-buildmode=pie"], False, True, False),
+    "stripped": (["-ldflags=-s -w"], False, False, False),
+    "pie-stripped": (["-buildmode=pie", "-ldflags=-s -w"], False, True, False),
+    "extpie": (["-buildmode=pie", "-ldflags=-linkmode=external"], True, True, True),
+    "extpie-stripped": (["-buildmode=pie", "-ldflags=-linkmode=external -s -w"], True, True, True),
+}
+# Variants whose failure is reported but not fatal (they depend on the host
+# C toolchain and on the Go version supporting external linking here).
+OPTIONAL_VARIANTS = {"extpie", "extpie-stripped"}
+
+QEMU = ["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu"]
+RUN_TIMEOUT = 120
+
+
+def applicable(target: str, variant: str) -> bool:
+    _, _, linux_only, amd64_only = VARIANTS[variant]
+    if linux_only and not target.startswith("linux/"):
+        return False
+    if amd64_only and target != "linux/amd64":
+        return False
+    return True
+
+
+def source_hash(prog: str) -> str:
+    h = hashlib.sha256()
+    d = HERE / prog
+    for p in sorted(d.rglob("*")):
+        if p.is_file() and (p.suffix == ".go" or p.name in ("go.mod", "go.sum")):
+            h.update(p.relative_to(d).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def out_root() -> Path:
+    return toolchains.cache_dir() / "testbins"
+
+
+@dataclass
+class Cell:
+    version: str
+    target: str
+    variant: str
+    programs: list[str]
+
+    @property
+    def goos(self) -> str:
+        return self.target.split("/")[0]
+
+    @property
+    def goarch(self) -> str:
+        return self.target.split("/")[1]
+
+    @property
+    def dir(self) -> Path:
+        return out_root() / self.version / f"{self.goos}-{self.goarch}-{self.variant}"
+
+    @property
+    def optional(self) -> bool:
+        return self.variant in OPTIONAL_VARIANTS
+
+    def runnable(self) -> bool:
+        return self.goos == "linux" and self.goarch in ("amd64", "arm64")
+
+
+@dataclass
+class Result:
+    cell: Cell
+    status: str  # "built", "cached", "failed", "unsupported"
+    message: str = ""
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def atomic_write(path: Path, data: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(data)
+    tmp.replace(path)
+
+
+def expected_outputs(cell: Cell, prog: str) -> list[str]:
+    outs = [prog, prog + ".meta.json"]
+    flags = VARIANTS[cell.variant][0]
+    if not any("-s -w" in f or f.endswith("-s") for f in flags):
+        outs.append(prog + ".nm")
+    if prog in RUN_JSON_PROGRAMS and cell.runnable():
+        outs.append(prog + ".run.json")
+    if cell.variant == "default":
+        outs.append(prog + ".S.txt")
+    return outs
+
+
+def cell_key(cell: Cell, prog: str) -> str:
+    flags, cgo, _, _ = VARIANTS[cell.variant]
+    h = hashlib.sha256()
+    h.update(json.dumps([RECIPE_VERSION, cell.version, cell.target, cell.variant,
+                         flags, cgo, source_hash(prog)]).encode())
+    return h.hexdigest()
+
+
+def is_cached(cell: Cell, prog: str, key: str) -> bool:
+    meta = cell.dir / (prog + ".meta.json")
+    try:
+        if json.loads(meta.read_text()).get("input_sha256") != key:
+            return False
+    except (OSError, ValueError):
+        return False
+    return all((cell.dir / o).is_file() for o in expected_outputs(cell, prog))
+
+
+def build_one(cell: Cell, prog: str, notes: list[str]) -> bool:
+    """Build one program in one cell. Returns True if work was done."""
+    key = cell_key(cell, prog)
+    if is_cached(cell, prog, key):
+        return False
+    flags, cgo, _, _ = VARIANTS[cell.variant]
+    go = str(toolchains.go_bin(cell.version))
+    env = toolchains.build_env(cell.version, cgo=cgo, GOOS=cell.goos, GOARCH=cell.goarch)
+    src = HERE / prog
+    cell.dir.mkdir(parents=True, exist_ok=True)
+    binpath = cell.dir / prog
+    for o in expected_outputs(cell, prog) + [prog + ".run.json", prog + ".nm", prog + ".S.txt"]:
+        (cell.dir / o).unlink(missing_ok=True)
+
+    # -trimpath is deliberately not used: tests want the real file paths the
+    # runtime reports. Build into a temp name, then rename (atomic).
+    tmpbin = cell.dir / (prog + ".tmp")
+    cmd = [go, "build", "-o", str(tmpbin)] + flags + ["."]
+    p = run(cmd, env, src)
+    if p.returncode != 0:
+        raise BuildError(f"go build failed: {' '.join(cmd[1:])}\n{p.stderr.strip()}")
+    if p.stderr.strip():
+        notes.append(f"{prog}: build stderr: {p.stderr.strip().splitlines()[-1]}")
+    tmpbin.replace(binpath)
+
+    # Symbol table from the same toolchain (absent for stripped binaries).
+    if (prog + ".nm") in expected_outputs(cell, prog):
+        p = run([go, "tool", "nm", "-size", "-sort", "address", str(binpath)], env, src)
+        if p.returncode != 0 or not p.stdout.strip():
+            raise BuildError(f"go tool nm failed on {binpath}:\n{p.stderr.strip()}")
+        atomic_write(cell.dir / (prog + ".nm"), p.stdout)
+
+    # Assembly listing of package main (-gcflags=-S applies only to the
+    # packages named on the command line). The go command replays a cached
+    # compile's output, but check that the TEXT lines are really there and
+    # otherwise retry with a private, empty GOCACHE (slow: recompiles std).
+    if cell.variant == "default":
+        with tempfile.TemporaryDirectory(prefix="gosym-S-") as td:
+            scmd = [go, "build", "-o", os.path.join(td, "out"), "-gcflags=-S"] + flags + ["."]
+            p = run(scmd, env, src)
+            if p.returncode != 0 or " STEXT" not in p.stderr:
+                notes.append(f"{prog}: -S output not replayed, rebuilding with empty GOCACHE")
+                p = run(scmd, dict(env, GOCACHE=os.path.join(td, "gocache")), src)
+            if p.returncode != 0 or " STEXT" not in p.stderr:
+                raise BuildError(f"-gcflags=-S listing failed for {prog}:\n{p.stderr[-2000:]}")
+            atomic_write(cell.dir / (prog + ".S.txt"), p.stderr)
+
+    # Run it and keep what it printed.
+    if prog in RUN_JSON_PROGRAMS and cell.runnable():
+        argv = [str(binpath)]
+        if cell.goarch == "arm64" and os.uname().machine != "aarch64":
+            argv = QEMU + argv
+        elif cell.goarch == "amd64" and os.uname().machine != "x86_64":
+            raise BuildError("cannot run amd64 binaries on this host")
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                               env={"PATH": os.environ.get("PATH", ""), "GOTRACEBACK": "all"})
+        except FileNotFoundError as e:
+            raise BuildError(f"cannot run {argv[0]}: {e}; run `make deps`")
+        if p.returncode != 0:
+            raise BuildError(f"running {binpath} failed ({p.returncode}):\n{p.stderr[-2000:]}")
+        try:
+            data = json.loads(p.stdout)
+        except ValueError as e:
+            raise BuildError(f"{binpath} printed invalid JSON: {e}")
+        if data.get("goos") != cell.goos or data.get("goarch") != cell.goarch \
+                or data.get("go_version") != "go" + cell.version:
+            raise BuildError(f"{binpath} reports {data.get('go_version')} "
+                             f"{data.get('goos')}/{data.get('goarch')}")
+        atomic_write(cell.dir / (prog + ".run.json"), p.stdout)
+
+    meta = {
+        "program": prog,
+        "go_version": "go" + cell.version,
+        "goos": cell.goos,
+        "goarch": cell.goarch,
+        "variant": cell.variant,
+        "build_flags": flags,
+        "cgo_enabled": cgo,
+        "build_command": ["go", "build", "-o", prog] + flags + ["."],
+        "env": {k: env[k] for k in ("GOOS", "GOARCH", "CGO_ENABLED", "GOTOOLCHAIN",
+                                      "GOPROXY", "GOFLAGS")},
+        "source_sha256": source_hash(prog),
+        "input_sha256": key,
+        "outputs": sorted(expected_outputs(cell, prog)),
+    }
+    # meta.json last: its presence with the right key marks the cell complete.
+    atomic_write(cell.dir / (prog + ".meta.json"), json.dumps(meta, indent=1) + "\n")
+    return True
+
+
+class BuildError(Exception):
+    pass
+
+
+def build_cell(cell: Cell) -> Result:
+    t0 = time.monotonic()
+    notes: list[str] = []
+    did = False
+    try:
+        if not toolchains.go_bin(cell.version).is_file():
+            raise BuildError(f"toolchain {cell.version} missing; run `make toolchains`")
+        for prog in cell.programs:
+            did |= build_one(cell, prog, notes)
+    except subprocess.TimeoutExpired as e:
+        return Result(cell, "failed", f"timeout: {e}", time.monotonic() - t0, notes)
+    except BuildError as e:
+        return Result(cell, "failed", str(e), time.monotonic() - t0, notes)
+    return Result(cell, "built" if did else "cached", "", time.monotonic() - t0, notes)
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-j", type=int, default=os.cpu_count() or 2, help="parallel cells")
+    ap.add_argument("--versions", help="comma list (default: all installed toolchains)")
+    ap.add_argument("--targets", help="comma list of goos/goarch")
+    ap.add_argument("--variants", help="comma list")
+    ap.add_argument("--programs", help="comma list")
+    ap.add_argument("--force", action="store_true", help="rebuild even if cached")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv[1:])
+
+    versions = args.versions.split(",") if args.versions else toolchains.versions()
+    targets = args.targets.split(",") if args.targets else TARGETS
+    variants = args.variants.split(",") if args.variants else list(VARIANTS)
+    programs = args.programs.split(",") if args.programs else PROGRAMS
+    for v in variants:
+        if v not in VARIANTS:
+            ap.error(f"unknown variant {v}")
+
+    if args.force:
+        for v in versions:
+            shutil.rmtree(out_root() / v, ignore_errors=True)
+
+    cells = [Cell(v, t, var, programs) for v in versions for t in targets for var in variants
+             if applicable(t, var)]
+    t0 = time.monotonic()
+    results: list[Result] = []
+    with ThreadPoolExecutor(max(1, args.j)) as ex:
+        futs = [ex.submit(build_cell, c) for c in cells]
+        for f in as_completed(futs):
+            r = f.result()
+            results.append(r)
+            c = r.cell
+            label = f"{c.version} {c.target} {c.variant}"
+            if r.status == "failed":
+                kind = "optional, not fatal" if c.optional else "FATAL"
+                print(f"build: FAILED ({kind}) {label}: {r.message}", file=sys.stderr, flush=True)
+            elif r.status == "built" or args.verbose:
+                print(f"build: {r.status:6s} {label} ({r.seconds:.1f}s)", flush=True)
+            for n in r.notes:
+                if args.verbose:
+                    print(f"build:   note: {n}", flush=True)
+
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    fatal = [r for r in results if r.status == "failed" and not r.cell.optional]
+    optional = [r for r in results if r.status == "failed" and r.cell.optional]
+    opt_txt = ""
+    if optional:
+        opt_txt = " (optional: " + ", ".join(f"{r.cell.version}/{r.cell.variant}" for r in optional) + ")"
+    print(f"testbins: {len(cells)} cells x {len(programs)} programs in {time.monotonic() - t0:.1f}s: "
+          f"{counts.get('built', 0)} built, {counts.get('cached', 0)} cached, "
+          f"{len(fatal)} failed, {len(optional)} optional failed{opt_txt} -> {out_root()}")
+    return 1 if fatal else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

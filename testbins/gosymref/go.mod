@@ -1,0 +1,3 @@
+module example.com/gosymref
+
+go 1.19
