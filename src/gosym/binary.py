@@ -1,0 +1,247 @@
+"""A Go binary: container + function table + moduledata, decoded on demand."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Iterator, Sequence
+
+from .buildinfo import BuildInfo, read_buildinfo
+from .container import Container, open_container
+from .errors import FormatError, GosymError
+from .locate import ModuleData, TableLocation, find_moduledata, find_table
+from .pclntab import (FUNCDATA_INL_TREE, MAGIC_GO118, MAGIC_GO120, PCDATA_INL_TREE_INDEX, Func,
+                      InlinedCall, Table, parse_inline_tree_entry, sequence_of_funcs)
+
+# Return-address slot pushed by CALL, counted in a frame's size (runtime/traceback.go).
+RETURN_ADDRESS_SLOT = {"amd64": 8, "arm64": 0}
+
+# runtime functions whose funcID is special; used to name funcID values without
+# hard-coding one release's numbering (internal/abi/symtab.go changes between releases).
+_SPECIAL_FUNCS = {
+    "runtime.abort": "abort", "runtime.asmcgocall": "asmcgocall",
+    "runtime.asyncPreempt": "asyncPreempt", "runtime.cgocallback": "cgocallback",
+    "runtime.corostart": "corostart", "runtime.debugCallV2": "debugCallV2",
+    "runtime.debugCallV1": "debugCallV1", "runtime.gcBgMarkWorker": "gcBgMarkWorker",
+    "runtime.goexit": "goexit", "runtime.gogo": "gogo", "runtime.gopanic": "gopanic",
+    "runtime.handleAsyncEvent": "handleAsyncEvent", "runtime.mcall": "mcall",
+    "runtime.morestack": "morestack", "runtime.mstart": "mstart",
+    "runtime.panicwrap": "panicwrap", "runtime.rt0_go": "rt0_go", "runtime.runfinq": "runfinq",
+    "runtime.runFinalizers": "runFinalizers", "runtime.runCleanups": "runCleanups",
+    "runtime.main": "runtime_main", "runtime.sigpanic": "sigpanic",
+    "runtime.systemstack": "systemstack", "runtime.systemstack_switch": "systemstack_switch",
+    "runtime.jmpdefer": "jmpdefer", "runtime.externalthreadhandler": "externalthreadhandler",
+}
+
+
+@dataclass(frozen=True)
+class PcspRange:
+    start: int
+    end: int
+    sp_delta: int
+
+
+class GoBinary:
+    """Entry point of the library: ``gosym.open(path)``."""
+
+    def __init__(self, path: str, arch: str | None = None) -> None:
+        self.path = path
+        self.container: Container = open_container(path, arch)
+        self.location: TableLocation = find_table(self.container)
+        c = self.container
+        data = c.data[self.location.offset:self.location.offset + self.location.size]
+        self.table = Table(data, go_version=self.go_version_tuple, read_memory=self._read_memory)
+        self._text_start_source = "table header"
+        h = self.table.header
+        if h.magic in (MAGIC_GO118, MAGIC_GO120) and h.text_start == 0:
+            # Go 1.26+ no longer stores textStart in the header: use moduledata.text.
+            md = self.moduledata
+            if md is None:
+                raise FormatError("cannot find moduledata, which holds the text start of "
+                                  "Go 1.26+ tables")
+            self.table.set_text_start(md.text, md.textsect_map)
+            self._text_start_source = "moduledata.text"
+        elif h.magic in (MAGIC_GO118, MAGIC_GO120) and self._big_text():
+            md = self.moduledata
+            if md is not None and len(md.textsect_map) > 1:
+                self.table.set_text_start(h.text_start, md.textsect_map)
+
+    def _big_text(self) -> bool:
+        # Several text sections only occur past the linker's section size limit.
+        return any(s.name.startswith(".text.") or s.name.startswith("__text.")
+                   for s in self.container.sections if s.file_size)
+
+    # --- facts about the file -------------------------------------------------
+    @property
+    def format(self) -> str:
+        return self.container.format
+
+    @property
+    def arch(self) -> str:
+        return self.container.arch
+
+    @cached_property
+    def buildinfo(self) -> BuildInfo:
+        return read_buildinfo(self.container)
+
+    @property
+    def go_version(self) -> str | None:
+        return self.buildinfo.go_version
+
+    @property
+    def go_version_tuple(self) -> tuple[int, int] | None:
+        return self.buildinfo.version_tuple
+
+    @property
+    def text_start(self) -> int:
+        return int(self.table.entries[0]) if self.table.header.magic not in (
+            MAGIC_GO118, MAGIC_GO120) else self.table.text_start
+
+    @property
+    def text_start_source(self) -> str:
+        if self.table.header.magic not in (MAGIC_GO118, MAGIC_GO120):
+            return "first function entry (absolute entries)"
+        return self._text_start_source
+
+    @cached_property
+    def moduledata(self) -> ModuleData | None:
+        v = self.go_version_tuple
+        return find_moduledata(self.container, self.table, self.location,
+                               v[1] if v else None)
+
+    def _read_memory(self, addr: int, size: int):
+        return self.container.read(addr, size)
+
+    # --- functions ------------------------------------------------------------
+    @property
+    def functions(self) -> Sequence[Func]:
+        return sequence_of_funcs(self.table)
+
+    def __iter__(self) -> Iterator[Func]:
+        return iter(self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def func_for_pc(self, pc: int) -> Func | None:
+        """The function whose code holds pc, by binary search over the entries."""
+        return self.table.find_func(pc)
+
+    def lookup(self, name: str) -> Func | None:
+        """The first function with exactly this name."""
+        for i, raw in enumerate(self.table.names()):
+            if raw == name.encode():
+                return self.table.func(i)
+        return None
+
+    @cached_property
+    def func_id_names(self) -> dict[int, str]:
+        """funcID value -> name, derived from the binary's own runtime functions."""
+        names: dict[int, str] = {0: "normal"}
+        ids = self.table.column("func_id")
+        raw_names = self.table.names()
+        for i in ids.nonzero()[0].tolist():
+            special = _SPECIAL_FUNCS.get(raw_names[i].decode("utf-8", "replace"))
+            if special is not None:
+                names.setdefault(int(ids[i]), special)
+        # Wrappers (method wrappers, eq/hash functions) are by far the most common
+        # non-zero funcID; every other special ID belongs to one runtime function.
+        counts = Counter(int(x) for x in ids[ids != 0].tolist())
+        for value, count in counts.most_common(1):
+            if value not in names and count > 1:
+                names[value] = "wrapper"
+        return names
+
+    def func_id_value(self, name: str) -> int | None:
+        for value, n in self.func_id_names.items():
+            if n == name:
+                return value
+        return None
+
+    # --- stack frames -----------------------------------------------------------
+    def pcsp_ranges(self, func: Func) -> Iterator[PcspRange]:
+        """The pcsp table of func as address ranges, in order."""
+        start = func.entry
+        for end, value in self.table.pcsp_rows(func):
+            if func.entry + end > start:
+                yield PcspRange(start, func.entry + end, value)
+            start = func.entry + end
+
+    def max_sp_delta(self, func: Func) -> int:
+        rows = self.table.pcsp_rows(func)
+        return max((v for _, v in rows), default=0) if rows else 0
+
+    def func_frame_size(self, func: Func) -> int:
+        """Bytes the function's deepest frame occupies, return address slot included."""
+        return max(self.max_sp_delta(func), 0) + RETURN_ADDRESS_SLOT[self.arch]
+
+    def sp_delta(self, pc: int) -> int | None:
+        """Bytes SP has moved below its entry value at pc (pcsp), None outside."""
+        func = self.func_for_pc(pc)
+        if func is None:
+            return None
+        return self.table.pcvalue(func, func.pcsp, pc)
+
+    def frame_size(self, pc: int) -> int | None:
+        """Bytes of the physical frame at pc: sp_delta plus the return address slot."""
+        delta = self.sp_delta(pc)
+        if delta is None:
+            return None
+        return delta + RETURN_ADDRESS_SLOT[self.arch]
+
+    # --- inline trees -------------------------------------------------------------
+    def inline_tree_address(self, func: Func) -> int | None:
+        """Address of func's inline tree (FUNCDATA_InlTree), None if it has none."""
+        t = self.table
+        if t.layout.funcdata_is_offset:
+            off = t.funcdata_offset(func, FUNCDATA_INL_TREE)
+            if off is None:
+                return None
+            md = self.moduledata
+            if md is None or md.gofunc is None:
+                raise FormatError("cannot find moduledata.gofunc, needed for inline trees")
+            return md.gofunc + off
+        ptr = t.funcdata_pointer(func, FUNCDATA_INL_TREE)
+        if ptr is None:
+            return None
+        # Before Go 1.18 the pointers may be dynamic relocations (PIE).
+        at = func.record_offset + t.layout.func_size + 4 * func.npcdata
+        at = ((at + 7) & ~7) + 8 * FUNCDATA_INL_TREE
+        fixed = self.container.relocated_word(self.location.address + at)
+        return fixed if fixed is not None else ptr
+
+    def inline_entry(self, func: Func, index: int) -> InlinedCall:
+        base = self.inline_tree_address(func)
+        if base is None:
+            raise FormatError(f"{func.name} has inline tree indices but no inline tree")
+        size = self.table.layout.inline_entry_size
+        raw = self.container.read(base + index * size, size)
+        return parse_inline_tree_entry(self.table, raw)
+
+    def inline_index(self, func: Func, pc: int) -> int:
+        """PCDATA_InlTreeIndex at pc: -1 when pc is in the physical function itself."""
+        off = self.table.pcdata_offset(func, PCDATA_INL_TREE_INDEX)
+        if off == 0:
+            return -1
+        value = self.table.pcvalue(func, off, pc)
+        return -1 if value is None else value
+
+    def close(self) -> None:
+        self.container.close()
+
+    def __enter__(self) -> "GoBinary":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open(path: str, arch: str | None = None) -> GoBinary:  # noqa: A001 - mirrors builtins.open
+    """Open a Go binary (ELF or Mach-O; ``arch`` picks a fat Mach-O slice)."""
+    try:
+        return GoBinary(path, arch)
+    except GosymError:
+        raise
+    except (ValueError, IndexError, KeyError, OverflowError, MemoryError) as e:
+        raise FormatError(f"cannot decode: {type(e).__name__}: {e}") from None

@@ -1,0 +1,137 @@
+"""The Go version and module build information embedded by the linker.
+
+``.go.buildinfo`` (ELF) / ``__go_buildinfo`` (Mach-O) starts with a 14-byte
+magic, the pointer size and a flags byte (debug/buildinfo/buildinfo.go).
+Since Go 1.18 (flag bit 2) the version and module info follow inline as
+varint-prefixed strings at offset 32; before that, two pointers at offset 16
+point at Go string headers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .container import Container
+
+BUILDINFO_MAGIC = b"\xff Go buildinf:"
+_VERSION_RE = re.compile(rb"go1\.(\d{1,2})(?:\.(\d{1,2}))?(?:(?:rc|beta)\d+)?(?=[^0-9A-Za-z.]|$)")
+_MAX_STRING = 1 << 20
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    go_version: str | None  # e.g. "go1.22.10"
+    source: str  # where the version came from
+    path: str | None = None  # main package path
+    main_module: tuple[str, str, str] | None = None  # (path, version, sum)
+    deps: list[tuple[str, str, str]] = field(default_factory=list)
+    settings: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def version_tuple(self) -> tuple[int, int] | None:
+        return parse_version(self.go_version)
+
+
+def parse_version(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    m = _VERSION_RE.match(text.encode())
+    return (1, int(m.group(1))) if m else None
+
+
+def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while pos < len(data) and shift < 64:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+    raise ValueError("bad varint")
+
+
+def _parse_modinfo(text: str) -> tuple[str | None, tuple | None, list, list]:
+    # modinfo is wrapped in 16-byte sentinels; lines are tab-separated records.
+    if len(text) >= 33 and text[-17] == "\n":
+        text = text[16:-16]
+    path = main = None
+    deps, settings = [], []
+    for line in text.splitlines():
+        parts = line.split("\t")
+        kind = parts[0]
+        if kind == "path" and len(parts) > 1:
+            path = parts[1]
+        elif kind == "mod" and len(parts) > 1:
+            main = tuple((parts[1:] + ["", "", ""])[:3])
+        elif kind == "dep" and len(parts) > 1:
+            deps.append(tuple((parts[1:] + ["", "", ""])[:3]))
+        elif kind == "=>" and deps:
+            deps[-1] = deps[-1] + ("=> " + " ".join(parts[1:]),)
+        elif kind == "build" and len(parts) > 1:
+            key, _, value = parts[1].partition("=")
+            settings.append((key, value))
+    return path, main, deps, settings
+
+
+def read_buildinfo(container: Container) -> BuildInfo:
+    """Best effort: buildinfo section, then a scan for its magic, then a go1.x string."""
+    section = container.section(".go.buildinfo") or container.section("__go_buildinfo")
+    candidates = []
+    if section is not None and section.file_size >= 32:
+        candidates.append((section.offset, ".go.buildinfo" if container.format == "elf"
+                           else "__go_buildinfo"))
+    else:
+        # Stripped of its section header? The blob is 16-byte aligned in the file.
+        pos = container.buf.find(BUILDINFO_MAGIC)
+        while pos >= 0 and len(candidates) < 4:
+            if pos % 16 == 0:
+                candidates.append((pos, "buildinfo magic found by scanning"))
+            pos = container.buf.find(BUILDINFO_MAGIC, pos + 1)
+    for offset, source in candidates:
+        info = _decode_buildinfo(container, offset, source)
+        if info is not None:
+            return info
+    m = _VERSION_RE.search(container.buf)
+    if m:
+        return BuildInfo(m.group(0).decode(), "go1.x string found in the file")
+    return BuildInfo(None, "not found")
+
+
+def _decode_buildinfo(container: Container, offset: int, source: str) -> BuildInfo | None:
+    data = container.data
+    head = bytes(data[offset:offset + 32])
+    if len(head) < 32 or not head.startswith(BUILDINFO_MAGIC):
+        return None
+    ptr_size, flags = head[14], head[15]
+    try:
+        if flags & 2:  # inline strings (Go 1.18+)
+            blob = bytes(data[offset + 32:offset + 32 + 2 * _MAX_STRING])
+            n, pos = _uvarint(blob, 0)
+            version = blob[pos:pos + n].decode("utf-8", "replace")
+            pos += n
+            n, pos = _uvarint(blob, pos)
+            modinfo = blob[pos:pos + n].decode("utf-8", "replace")
+        else:
+            if ptr_size != 8 or flags & 1:
+                return None
+            vptr = int.from_bytes(head[16:24], "little")
+            mptr = int.from_bytes(head[24:32], "little")
+            version = _read_gostring(container, vptr)
+            modinfo = _read_gostring(container, mptr) if mptr else ""
+    except Exception:
+        return None
+    if not version.startswith("go") and not version.startswith("devel"):
+        return None
+    path, main, deps, settings = _parse_modinfo(modinfo)
+    return BuildInfo(version, source, path, main, deps, settings)
+
+
+def _read_gostring(container: Container, addr: int) -> str:
+    header = container.read(addr, 16)
+    ptr = int.from_bytes(header[:8], "little")
+    n = int.from_bytes(header[8:16], "little")
+    if n > _MAX_STRING:
+        raise ValueError("string too long")
+    return bytes(container.read(ptr, n)).decode("utf-8", "replace")

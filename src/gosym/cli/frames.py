@@ -1,0 +1,179 @@
+"""gosym frames: per-function and per-PC stack frame sizes."""
+
+from __future__ import annotations
+
+import click
+import numpy as np
+
+from ..frames import frame_table, sp_delta_ranges
+from ..pclntab import FLAG_SPWRITE, flag_names
+from ..render import JsonArrayWriter, Output, json_bytes_str, write_csv, write_table
+from . import (EXIT_FORMAT, EXIT_USAGE, arch_option, binary_argument, fail, handle_errors, main,
+               open_binary, warn)
+from .funcs import match_indices
+
+FRAMES_HELP = """Stack frame sizes from the pcsp tables, largest first.
+
+\b
+sp_delta      at a PC: bytes SP has moved below its value at function entry
+              (the pcsp table's value there)
+max_sp_delta  the largest sp_delta over the function (never below 0)
+frame_size    bytes the frame occupies between the function's deepest SP and
+              its caller's SP: max_sp_delta plus the return-address slot on
+              amd64 (+8); on arm64 the saved LR is inside max_sp_delta. This is
+              the figure a stack-memory profile adds up.
+
+\b
+Marks: S = SPWRITE (pcsp cannot describe the frame), N = nosplit (no
+stack-bound check in the prologue: never grows the stack).
+"""
+
+
+def parse_address(text: str) -> int:
+    try:
+        t = text.strip().lower()
+        return int(t, 16) if t.startswith("0x") or any(c in "abcdef" for c in t) else int(t, 10)
+    except ValueError:
+        fail(None, f"not an address: {text!r}", EXIT_USAGE)
+    raise AssertionError
+
+
+def nosplit_mask(b, indices: np.ndarray) -> np.ndarray | None:
+    """True where the prologue has no stack-bound check; None if undecidable."""
+    try:
+        from ..prologue import has_stack_check
+    except ImportError:
+        return None
+    checks = has_stack_check(b, indices)
+    return None if checks is None else ~checks
+
+
+@main.command(help=FRAMES_HELP)
+@binary_argument
+@arch_option
+@click.option("--match", "pattern", metavar="REGEX", help="Only functions whose name matches.")
+@click.option("--sort", "sort_key", type=click.Choice(["size", "name", "addr"]), default="size",
+              show_default=True, help="Order of the functions.")
+@click.option("--top", type=click.IntRange(min=1), metavar="N", help="Only the first N.")
+@click.option("--pcs", is_flag=True, help="Also the sp_delta of every pcsp range.")
+@click.option("--pc", "pcs_at", multiple=True, metavar="ADDR",
+              help="Function, sp_delta and frame_size at this PC (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of objects.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
+@handle_errors
+def frames(binary_path: str, arch: str | None, pattern: str | None, sort_key: str,
+           top: int | None, pcs: bool, pcs_at: tuple[str, ...], as_json: bool,
+           as_csv: bool) -> None:
+    if as_json and as_csv:
+        fail(None, "--json and --csv are mutually exclusive", EXIT_USAGE)
+    b = open_binary(binary_path, arch)
+    out = Output()
+    if pcs_at:
+        _frames_at(b, [parse_address(p) for p in pcs_at], out, as_json, as_csv)
+        return
+    t = b.table
+    idx = match_indices(t, pattern)
+    ft = frame_table(b, idx)
+    names = t.names(idx)
+    if sort_key == "size":
+        order = np.lexsort((ft.entries, -ft.frame_size))
+    elif sort_key == "name":
+        order = np.array(sorted(range(len(idx)), key=lambda i: (names[i], int(ft.entries[i]))),
+                         dtype=np.int64)
+    else:
+        order = np.argsort(ft.entries, kind="stable")
+    if top is not None:
+        order = order[:top]
+    nosplit = nosplit_mask(b, idx[order])
+    entries = ft.entries[order].tolist()
+    ends = ft.ends[order].tolist()
+    maxd = ft.max_sp_delta[order].tolist()
+    fsz = ft.frame_size[order].tolist()
+    args = ft.args[order].tolist()
+    flags = ft.flags[order].tolist()
+    pcsp = ft.pcsp[order].tolist()
+    ns = nosplit.tolist() if nosplit is not None else [None] * len(order)
+    sel_names = [names[i] for i in order.tolist()]
+
+    def ranges(k: int):
+        return sp_delta_ranges(b, int(idx[order[k]]), entries[k], pcsp[k], ends[k] - entries[k])
+
+    if as_json:
+        flag_json = {}
+        with JsonArrayWriter(out) as arr:
+            for k in range(len(order)):
+                fl = flags[k]
+                fj = flag_json.get(fl)
+                if fj is None:
+                    fj = flag_json[fl] = ("[" + ", ".join(f'"{n}"' for n in flag_names(fl)) +
+                                          "]").encode()
+                obj = (b'{"name": ' + json_bytes_str(sel_names[k]) +
+                       b', "entry": %d, "end": %d, "frame_size": %d, "max_sp_delta": %d, '
+                       b'"args": %d, "flags": ' % (entries[k], ends[k], fsz[k], maxd[k], args[k])
+                       + fj + b', "nosplit": ' +
+                       (b"null" if ns[k] is None else b"true" if ns[k] else b"false"))
+                if pcs:
+                    obj += b', "sp_deltas": [' + b", ".join(
+                        b"[%d, %d, %d]" % r for r in ranges(k)) + b"]"
+                arr.add(obj + b"}")
+    elif as_csv:
+        if pcs:
+            headers = ["name", "entry", "start_pc", "end_pc", "sp_delta"]
+            rows = ((sel_names[k].decode("utf-8", "replace"), entries[k], s, e, v)
+                    for k in range(len(order)) for s, e, v in ranges(k))
+        else:
+            headers = ["name", "entry", "end", "frame_size", "max_sp_delta", "args", "flags",
+                       "nosplit"]
+            rows = ((sel_names[k].decode("utf-8", "replace"), entries[k], ends[k], fsz[k],
+                     maxd[k], args[k], "|".join(flag_names(flags[k])),
+                     "" if ns[k] is None else int(ns[k])) for k in range(len(order)))
+        write_csv(out, headers, rows)
+    else:
+        def mark(k: int) -> str:
+            m = ("S" if flags[k] & FLAG_SPWRITE else "") + ("N" if ns[k] else "")
+            return m or "-"
+
+        headers = ["entry", "frame_size", "max_sp_delta", "args", "mark", "name"]
+        if not pcs:
+            write_table(out, headers, ([f"{entries[k]:#x}", fsz[k], maxd[k], args[k], mark(k),
+                                        sel_names[k].decode("utf-8", "replace")]
+                                       for k in range(len(order))),
+                        [False, True, True, True, False, False])
+        else:
+            for k in range(len(order)):
+                out.write(f"{entries[k]:#x}  frame_size={fsz[k]}  max_sp_delta={maxd[k]}  "
+                          f"args={args[k]}  {mark(k)}  "
+                          f"{sel_names[k].decode('utf-8', 'replace')}\n".encode())
+                for s, e, v in ranges(k):
+                    out.write(f"    {s:#x}-{e:#x}  sp_delta={v}\n".encode())
+    out.flush()
+
+
+def _frames_at(b, pcs: list[int], out: Output, as_json: bool, as_csv: bool) -> None:
+    rows = []
+    missing = 0
+    for pc in pcs:
+        f = b.func_for_pc(pc)
+        if f is None:
+            warn(f"{pc:#x}: not inside any function")
+            missing += 1
+            rows.append((pc, None, None, None, None))
+            continue
+        rows.append((pc, f.name, f.entry, b.sp_delta(pc), b.frame_size(pc)))
+    if as_json:
+        import json
+        out.write(json.dumps([{"pc": pc, "function": name, "entry": entry, "sp_delta": d,
+                               "frame_size": fs} for pc, name, entry, d, fs in rows],
+                             indent=1).encode() + b"\n")
+    elif as_csv:
+        write_csv(out, ["pc", "function", "entry", "sp_delta", "frame_size"],
+                  [[pc, name or "", entry or "", "" if d is None else d,
+                    "" if fs is None else fs] for pc, name, entry, d, fs in rows])
+    else:
+        write_table(out, ["pc", "sp_delta", "frame_size", "function"],
+                    [[f"{pc:#x}", "-" if d is None else d, "-" if fs is None else fs,
+                      "?" if name is None else f"{name}+{pc - entry:#x}"]
+                     for pc, name, entry, d, fs in rows], [False, True, True, False])
+    out.flush()
+    if missing:
+        raise SystemExit(EXIT_FORMAT)

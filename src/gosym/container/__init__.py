@@ -1,0 +1,67 @@
+"""Open an executable file as a :class:`Container` (ELF or Mach-O)."""
+
+from __future__ import annotations
+
+import mmap
+import os
+
+from ..errors import FileAccessError, FormatError, UnsupportedError
+from .base import Container, Section
+
+__all__ = ["Container", "Section", "open_container"]
+
+_MACHO_MAGICS = {
+    b"\xcf\xfa\xed\xfe": "64-bit",  # MH_MAGIC_64, little-endian
+    b"\xce\xfa\xed\xfe": "32-bit",  # MH_MAGIC
+    b"\xfe\xed\xfa\xcf": "big-endian 64-bit",
+    b"\xfe\xed\xfa\xce": "big-endian 32-bit",
+    b"\xca\xfe\xba\xbe": "fat",
+    b"\xca\xfe\xba\xbf": "fat",  # FAT_MAGIC_64
+}
+
+
+def open_container(path: str, arch: str | None = None) -> Container:
+    """Map a file and pick the adapter from its magic bytes."""
+    try:
+        if os.path.isdir(path):
+            raise FileAccessError("is a directory")
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise FileAccessError("no such file") from None
+    except PermissionError:
+        raise FileAccessError("permission denied") from None
+    except IsADirectoryError:
+        raise FileAccessError("is a directory") from None
+    except OSError as e:
+        raise FileAccessError(e.strerror or str(e)) from None
+    try:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            raise FormatError("empty file")
+        try:
+            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as e:
+            raise FileAccessError(f"cannot map file: {e}") from None
+        magic = bytes(buf[:4])
+        if magic == b"\x7fELF":
+            from .elf import ElfContainer
+
+            if len(buf) < 64:
+                raise FormatError("truncated ELF header")
+            return ElfContainer(path, f, buf)
+        if magic in _MACHO_MAGICS:
+            from .macho import MachOContainer
+
+            if magic == b"\xca\xfe\xba\xbe" and len(buf) >= 8 and \
+                    int.from_bytes(buf[4:8], "big") >= 45:
+                # Same magic as a Java class file; there the next word is a version >= 45.
+                raise FormatError("not an ELF or Mach-O executable (looks like a Java class file)")
+            return MachOContainer(path, buf, arch)
+        if magic[:2] == b"MZ":
+            raise UnsupportedError("PE (Windows) executables are not supported yet")
+        if magic[:2] == b"#!":
+            raise FormatError("not an executable: a script (starts with #!)")
+        raise FormatError("not an ELF or Mach-O executable")
+    except BaseException:
+        f.close()
+        raise

@@ -1,0 +1,146 @@
+"""What every container adapter (ELF, Mach-O) provides to the table decoder.
+
+A container maps the file read-only and answers: which sections exist, where a
+virtual address lives in the file, what a pointer-sized word at an address holds
+(after load-time relocations), and — lazily, because symbol tables of big
+binaries are large — the address of a named symbol.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from dataclasses import dataclass
+from typing import Iterator
+
+from ..errors import FormatError
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    segment: str  # Mach-O segment name, "" for ELF
+    addr: int  # virtual address
+    size: int  # size in memory
+    offset: int  # offset in the file
+    file_size: int  # bytes present in the file (0 for .bss / zerofill)
+
+    def contains_addr(self, addr: int) -> bool:
+        return self.addr <= addr < self.addr + self.size
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.segment},{self.name}" if self.segment else self.name
+
+
+class Container:
+    """A memory-mapped executable: sections, address translation, pointers."""
+
+    format: str  # "elf" or "macho"
+    arch: str  # "amd64" or "arm64"
+    ptr_size: int = 8
+    byte_order: str = "<"
+
+    def __init__(self, path: str, buf, sections: list[Section]) -> None:
+        self.path = path
+        self.buf = buf  # mmap (or bytes): supports .find without copying
+        self.data = memoryview(buf)
+        self.sections = sections
+        self._by_name = {}
+        for s in sections:
+            self._by_name.setdefault(s.name, s)
+        mapped = sorted((s for s in sections if s.file_size and s.addr), key=lambda s: s.addr)
+        self._mapped = mapped
+        self._mapped_starts = [s.addr for s in mapped]
+
+    # --- sections ---------------------------------------------------------
+    def section(self, name: str) -> Section | None:
+        return self._by_name.get(name)
+
+    def section_data(self, section: Section) -> memoryview:
+        end = section.offset + min(section.file_size, section.size)
+        if section.offset > len(self.data) or end > len(self.data):
+            raise FormatError(f"section {section.full_name} extends past the end of the file",
+                              section.offset)
+        return self.data[section.offset:end]
+
+    def section_at(self, addr: int) -> Section | None:
+        i = bisect.bisect_right(self._mapped_starts, addr) - 1
+        if i >= 0 and self._mapped[i].contains_addr(addr):
+            return self._mapped[i]
+        return None
+
+    def addr_to_offset(self, addr: int) -> int | None:
+        s = self.section_at(addr)
+        if s is None or addr - s.addr >= s.file_size:
+            return None
+        return s.offset + (addr - s.addr)
+
+    def offset_to_addr(self, offset: int) -> int | None:
+        for s in self._mapped:
+            if s.offset <= offset < s.offset + s.file_size:
+                return s.addr + (offset - s.offset)
+        return None
+
+    def read(self, addr: int, size: int) -> memoryview:
+        """Bytes at a virtual address; raises FormatError if not in the file."""
+        off = self.addr_to_offset(addr)
+        s = self.section_at(addr)
+        if off is None or s is None or addr + size > s.addr + s.file_size:
+            raise FormatError(f"address {addr:#x} (+{size}) is not mapped from the file")
+        return self.data[off:off + size]
+
+    def read_word(self, addr: int) -> int:
+        """A pointer-sized word at addr, with load-time relocations applied."""
+        fixed = self.relocated_word(addr)
+        if fixed is not None:
+            return fixed
+        raw = struct.unpack(self.byte_order + "Q", self.read(addr, 8))[0]
+        return self.decode_pointer(raw)
+
+    def read_words(self, addr: int, count: int) -> list[int]:
+        return [self.read_word(addr + 8 * i) for i in range(count)]
+
+    # --- hooks for adapters ---------------------------------------------------
+    def relocated_word(self, addr: int) -> int | None:
+        """The value a dynamic relocation stores at addr, if any (ELF RELA)."""
+        return None
+
+    def decode_pointer(self, raw: int) -> int:
+        """Undo an on-disk pointer encoding (Mach-O chained fixups)."""
+        return raw
+
+    def symbol(self, name: str) -> int | None:
+        """Address of a named symbol, or None; may be slow on first use."""
+        return None
+
+    def symbol_size(self, name: str) -> int | None:
+        return None
+
+    @property
+    def has_symbols(self) -> bool:
+        return False
+
+    def find_pointer_refs(self, value: int, sections: list[Section]) -> Iterator[int]:
+        """Addresses in the given sections whose word (maybe relocated) equals value."""
+        needle = struct.pack(self.byte_order + "Q", value)
+        for s in sections:
+            if not s.file_size:
+                continue
+            start = s.offset
+            end = min(s.offset + min(s.file_size, s.size), len(self.data))
+            while True:
+                i = self.buf.find(needle, start, end)
+                if i < 0:
+                    break
+                addr = s.addr + (i - s.offset)
+                if addr % 8 == 0:
+                    yield addr
+                start = i + 1
+        yield from self.relocation_refs(value)
+
+    def relocation_refs(self, value: int) -> Iterator[int]:
+        return iter(())
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,43 @@
+"""Exception hierarchy.
+
+Every error gosym raises on purpose derives from :class:`GosymError`.  The CLI
+turns one into a single ``gosym: error: FILE: message`` line and an exit status:
+
+* :class:`FileAccessError` (exit 2): the file can't be opened or read at all.
+* :class:`FormatError` (exit 1): the file was read but gosym can't decode it —
+  not an executable, not a Go binary, truncated or corrupted tables.
+* :class:`UnsupportedError` (exit 1): a valid binary of a kind gosym does not
+  decode (32-bit, big-endian, other architectures).
+"""
+
+from __future__ import annotations
+
+
+class GosymError(Exception):
+    """Base class for all errors gosym reports to its users."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        if offset is not None:
+            message = f"{message} at byte {offset:#x}"
+        super().__init__(message)
+        self.offset = offset
+
+
+class FileAccessError(GosymError):
+    """The file does not exist, is a directory, or can't be read."""
+
+    exit_code = 2
+
+
+class FormatError(GosymError):
+    """The file's contents are not what a Go binary must contain."""
+
+
+class NotGoBinaryError(FormatError):
+    """A valid executable without a Go function table."""
+
+
+class UnsupportedError(FormatError):
+    """A binary gosym recognises but does not decode (yet)."""

@@ -1,0 +1,176 @@
+"""Finding the function table and moduledata inside a container.
+
+The table is found, in order: by section name; by the ``runtime.pclntab``
+symbol; by scanning every file-backed section for a valid magic and keeping the
+first candidate whose header and function table validate (stripped externally
+linked PIE merges the table into ``.data.rel.ro`` with no section of its own).
+
+moduledata (runtime/symtab.go) is found by searching data sections for a word
+equal to the table's address — its first field, ``pcHeader`` — applying
+dynamic relocations where the pointer is stored that way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .container import Container, Section
+from .errors import FormatError, NotGoBinaryError
+from .pclntab import MAGIC_GO12, MAGIC_GO116, MAGICS, Table, parse_header, probe_magic
+
+_TABLE_SECTIONS = (".gopclntab", ".data.rel.ro.gopclntab", "__gopclntab")
+
+
+@dataclass(frozen=True)
+class TableLocation:
+    offset: int  # file offset of the header
+    address: int  # virtual address of the header
+    size: int  # bytes up to the end of the section holding it
+    source: str  # how it was found
+
+
+def _section_location(container: Container, section: Section, source: str) -> TableLocation:
+    if not section.file_size:
+        raise FormatError(f"{section.full_name} has no contents in the file")
+    if section.offset + section.file_size > len(container.data):
+        raise FormatError(f"{section.full_name} is truncated: the file ends "
+                          f"{section.offset + section.file_size - len(container.data)} bytes early")
+    return TableLocation(section.offset, section.addr, section.file_size, source)
+
+
+def find_table(container: Container) -> TableLocation:
+    for name in _TABLE_SECTIONS:
+        s = container.section(name)
+        if s is not None:
+            return _section_location(container, s, f"section {s.full_name}")
+    if container.has_symbols:
+        addr = container.symbol("runtime.pclntab")
+        if addr is not None:
+            off = container.addr_to_offset(addr)
+            s = container.section_at(addr)
+            if off is not None and s is not None:
+                end = container.symbol("runtime.epclntab")
+                size = (end - addr) if end and end > addr else s.addr + s.file_size - addr
+                return TableLocation(off, addr, size, f"symbol runtime.pclntab in {s.full_name}")
+    found = scan_for_table(container)
+    if found is not None:
+        return found
+    raise NotGoBinaryError("not a Go binary: no Go function table (.gopclntab) found")
+
+
+def scan_for_table(container: Container) -> TableLocation | None:
+    """Try every magic occurrence in file-backed sections; validate each."""
+    for s in container.sections:
+        if not s.file_size or s.size < 64:
+            continue
+        end = min(s.offset + s.file_size, len(container.data))
+        for magic in MAGICS:
+            needle = magic.to_bytes(4, "little") + b"\0\0"
+            pos = container.buf.find(needle, s.offset, end)
+            tries = 0
+            while pos >= 0 and tries < 10000:
+                tries += 1
+                # Tables are pointer-aligned.
+                if (pos - s.offset) % 8 == 0 and probe_magic(container.data, pos) is not None:
+                    view = container.data[pos:end]
+                    if validate_table(view):
+                        addr = s.addr + (pos - s.offset)
+                        return TableLocation(pos, addr, end - pos,
+                                             f"magic {magic:#x} found by scanning {s.full_name}")
+                pos = container.buf.find(needle, pos + 1, end)
+    return None
+
+
+def validate_table(view) -> bool:
+    """Header in bounds, functab sorted, record offsets in range, a name decodes."""
+    try:
+        header = parse_header(view)
+        table = Table(view, text_start=0)
+        entries = table.entries  # checks sorted order and record offsets
+        if len(entries) < 2:
+            return False
+        for i in {0, header.nfunc // 2, header.nfunc - 1}:
+            name = table.func(i).name
+            if not name or not name.isprintable():
+                return False
+        return True
+    except (FormatError, ValueError, IndexError):
+        return False
+
+
+# --- moduledata ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModuleData:
+    address: int
+    source: str
+    text: int
+    etext: int
+    minpc: int
+    maxpc: int
+    gofunc: int | None
+    textsect_map: tuple[tuple[int, int, int], ...]  # (vaddr, end, baseaddr)
+
+
+def moduledata_fields(magic: int, go_minor: int | None) -> dict[str, int]:
+    """Word indices of the fields gosym needs, per runtime/symtab.go of each version."""
+    if magic == MAGIC_GO12:
+        # pclntable, ftab, filetab slices; findfunctab, minpc, maxpc, text, etext ...
+        return {"minpc": 10, "maxpc": 11, "text": 12, "etext": 13, "textsectmap": 27}
+    base = {"minpc": 20, "maxpc": 21, "text": 22, "etext": 23}
+    if magic == MAGIC_GO116:
+        return base | {"textsectmap": 37}
+    minor = go_minor if go_minor is not None else (19 if magic == 0xFFFFFFF0 else 20)
+    if minor <= 19:
+        return base | {"gofunc": 38, "textsectmap": 39}
+    if minor <= 25:  # covctrs, ecovctrs added in 1.20
+        return base | {"gofunc": 40, "textsectmap": 41}
+    if minor == 26:  # epclntab added after gofunc
+        return base | {"gofunc": 40, "textsectmap": 42}
+    return base | {"gofunc": 43, "textsectmap": 45}  # 1.27: typedesclen, itaboffset, itabsize
+
+
+def _module_sections(container: Container) -> list[Section]:
+    preferred = (".go.module", ".noptrdata", "__noptrdata", "__go_module", ".data", "__data",
+                 ".data.rel.ro", "__data_const", "__const")
+    ordered = [container.section(n) for n in preferred]
+    out = [s for s in ordered if s is not None]
+    for s in container.sections:
+        if s not in out and s.file_size and "text" not in s.name and "pclntab" not in s.name:
+            out.append(s)
+    return out
+
+
+def find_moduledata(container: Container, table: Table, location: TableLocation,
+                    go_minor: int | None) -> ModuleData | None:
+    fields = moduledata_fields(table.header.magic, go_minor)
+    h = table.header
+    for addr in container.find_pointer_refs(location.address, _module_sections(container)):
+        try:
+            words = container.read_words(addr, fields["textsectmap"] + 3)
+        except FormatError:
+            continue
+        if h.magic == MAGIC_GO12:
+            ok = words[3] == location.address + 8 + h.ptr_size
+        else:
+            ok = (words[1] == location.address + h.funcname_offset and
+                  words[16] == location.address + h.pcln_offset)
+        if not ok:
+            continue
+        sect_ptr, sect_len = words[fields["textsectmap"]], words[fields["textsectmap"] + 1]
+        textsects: list[tuple[int, int, int]] = []
+        if 0 < sect_len <= 64:
+            try:
+                raw = container.read_words(sect_ptr, 3 * sect_len)
+                textsects = [tuple(raw[i:i + 3]) for i in range(0, len(raw), 3)]  # type: ignore
+            except FormatError:
+                textsects = []
+        s = container.section_at(addr)
+        how = "pointer to the table" + (f" in {s.full_name}" if s else "")
+        return ModuleData(addr, how, words[fields["text"]], words[fields["etext"]],
+                          words[fields["minpc"]], words[fields["maxpc"]],
+                          words[fields["gofunc"]] if "gofunc" in fields else None,
+                          tuple(textsects))
+    return None
