@@ -1,0 +1,48 @@
+# Build and test entry points. Test binaries and toolchains are cached in
+# $(GOSYM_CACHE) (default ~/.cache/gosym); see testbins/README.md.
+
+PYTHON ?= python3
+JOBS ?= 2
+export GOSYM_CACHE ?= $(HOME)/.cache/gosym
+
+# Debian packages the test-binary infrastructure needs.
+DEB_PKGS := golang-1.19-go qemu-user-static libc6-arm64-cross binfmt-support gcc
+# Toolchain used for `make sample`.
+SAMPLE_GO ?= 1.27.3
+
+.PHONY: all deps toolchains testbins realbins sample test bench
+
+all: testbins realbins
+
+# Install missing Debian packages (apt-get update only when something is missing).
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	else echo "deps: all present"; fi
+
+toolchains: deps
+	$(PYTHON) testbins/toolchains.py install
+
+testbins: toolchains
+	$(PYTHON) testbins/build.py -j $(JOBS)
+
+realbins: toolchains
+	$(PYTHON) testbins/realbins.py
+
+sample: toolchains
+	@mkdir -p $(GOSYM_CACHE)/sample
+	cd testbins/hello && env GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod CGO_ENABLED=0 \
+	  GOCACHE=$(GOSYM_CACHE)/gocache/$(SAMPLE_GO) \
+	  $(GOSYM_CACHE)/go/$(SAMPLE_GO)/go/bin/go build -o $(GOSYM_CACHE)/sample/hello .
+	@echo "sample: $(GOSYM_CACHE)/sample/hello"
+
+test:
+	$(PYTHON) -m pytest -q tests
+
+bench:
+	@echo "bench: not written yet"

