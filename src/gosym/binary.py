@@ -141,16 +141,19 @@ class GoBinary:
         names: dict[int, str] = {0: "normal"}
         ids = self.table.column("func_id")
         raw_names = self.table.names()
+        # Wrappers (method wrappers, eq/hash functions) are by far the most common
+        # non-zero funcID; every other special ID belongs to one runtime function.
+        # Decide the wrapper value first: ABI wrappers carry the name of the
+        # function they wrap (runtime.asmcgocall's ABI0->ABIInternal wrapper has
+        # the wrapper ID), so a name alone must not claim that value.
+        counts = Counter(int(x) for x in ids[ids != 0].tolist())
+        for value, count in counts.most_common(1):
+            if count > 1:
+                names[value] = "wrapper"
         for i in ids.nonzero()[0].tolist():
             special = _SPECIAL_FUNCS.get(raw_names[i].decode("utf-8", "replace"))
             if special is not None:
                 names.setdefault(int(ids[i]), special)
-        # Wrappers (method wrappers, eq/hash functions) are by far the most common
-        # non-zero funcID; every other special ID belongs to one runtime function.
-        counts = Counter(int(x) for x in ids[ids != 0].tolist())
-        for value, count in counts.most_common(1):
-            if value not in names and count > 1:
-                names[value] = "wrapper"
         return names
 
     def func_id_value(self, name: str) -> int | None:
