@@ -10,7 +10,11 @@ DEB_PKGS := golang-1.19-go qemu-user-static libc6-arm64-cross binfmt-support gcc
 # Toolchain used for `make sample`.
 SAMPLE_GO ?= 1.27.3
 
-.PHONY: all deps toolchains testbins realbins sample test bench
+.PHONY: all deps toolchains testbins realbins sample venv test check bench demo
+
+# gosym itself is installed (editable, with the test extras) into this virtualenv.
+VENV ?= .venv
+VPY := $(VENV)/bin/python
 
 all: testbins realbins
 
@@ -41,8 +45,27 @@ sample: toolchains
 	  $(GOSYM_CACHE)/go/$(SAMPLE_GO)/go/bin/go build -o $(GOSYM_CACHE)/sample/hello .
 	@echo "sample: $(GOSYM_CACHE)/sample/hello"
 
-test:
-	$(PYTHON) -m pytest -q tests
+STAMP := $(VENV)/.gosym-installed
+
+$(STAMP): pyproject.toml
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Everything: Debian packages, Go toolchains, the test-binary matrix, the real
+# binaries, then the whole test suite.
+test: venv testbins realbins
+	$(VPY) -m pytest -q tests
+
+# The suite alone, against whatever is already built.
+check: venv
+	$(VPY) -m pytest -q tests
+
+# The main job on the shipped sample binary (testbins/sample/hello).
+demo: venv
+	$(VENV)/bin/gosym frames testbins/sample/hello --top 15
 
 bench:
 	@echo "bench: not written yet"
