@@ -38,12 +38,12 @@ testbins: toolchains
 realbins: toolchains
 	$(PYTHON) testbins/realbins.py
 
+# Rebuild the shipped sample binary testbins/sample/hello (linux/amd64).
 sample: toolchains
-	@mkdir -p $(GOSYM_CACHE)/sample
 	cd testbins/hello && env GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod CGO_ENABLED=0 \
-	  GOCACHE=$(GOSYM_CACHE)/gocache/$(SAMPLE_GO) \
-	  $(GOSYM_CACHE)/go/$(SAMPLE_GO)/go/bin/go build -o $(GOSYM_CACHE)/sample/hello .
-	@echo "sample: $(GOSYM_CACHE)/sample/hello"
+	  GOOS=linux GOARCH=amd64 GOCACHE=$(GOSYM_CACHE)/gocache/$(SAMPLE_GO) \
+	  $(GOSYM_CACHE)/go/$(SAMPLE_GO)/go/bin/go build -trimpath -ldflags=-w -o ../sample/hello .
+	@echo "sample: testbins/sample/hello"
 
 STAMP := $(VENV)/.gosym-installed
 
