@@ -74,6 +74,11 @@ class GoBinary:
 
     # --- facts about the file -------------------------------------------------
     @property
+    def header(self):
+        """The decoded table header (pclntab.Header)."""
+        return self.table.header
+
+    @property
     def format(self) -> str:
         return self.container.format
 
@@ -229,6 +234,23 @@ class GoBinary:
             return -1
         value = self.table.pcvalue(func, off, pc)
         return -1 if value is None else value
+
+    # --- symbolization (gosym.symbolize) ------------------------------------------
+    @cached_property
+    def _resolver(self):
+        from .symbolize import Resolver
+        return Resolver(self)
+
+    def frames(self, pcs, slide: int = 0, pc_is_exact: bool = False, inline: bool = True):
+        """runtime.CallersFrames over a PC list: yields symbolize.Frame objects."""
+        from . import symbolize
+        cfg = symbolize.SymbolizeConfig(slide=slide, pc_is_exact=pc_is_exact, inline=inline)
+        return symbolize.frames(self, pcs, cfg, self._resolver)
+
+    def find_frames(self, pc: int):
+        """Logical frames at one exact PC, innermost first, ending with the physical function."""
+        from . import symbolize
+        return symbolize.find_frames(self, pc, self._resolver)
 
     def close(self) -> None:
         self.container.close()
