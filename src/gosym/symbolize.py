@@ -96,7 +96,7 @@ class Frame:
 class SymbolizeConfig:
     slide: int = 0  # runtime address - file address
     pc_is_exact: bool = False  # inputs are instruction addresses, not return addresses
-    inline: bool = True  # False: only the physical function of each PC
+    inline: bool = True  # False: each PC alone, its physical function only
     elide_wrappers: bool = True
 
 
@@ -510,6 +510,18 @@ def symbolize(binary, pcs: Sequence[int], config: SymbolizeConfig = SymbolizeCon
     elided: list[list[tuple]] = [[] for _ in range(n)]
     consumed = [False] * n
     unknown = []
+    if not config.inline:
+        # Each PC on its own: its physical function at the line of the outermost
+        # call site (go tool addr2line's one answer per address, without
+        # mixing the outer name with an inlined callee's line).
+        for i in range(n):
+            if not ch.valid[i]:
+                unknown.append(i)
+                frames[i].append((pcs[i], UNKNOWN_FUNCTION, None, None, None, False, None))
+                continue
+            fpc, name, fid, file, line, _ = ch.chain[i][-1]
+            frames[i].append((fpc + slide, name, file, line, ch.entry[i] + slide, False, fid))
+        return Result(pcs, frames, consumed, unknown, elided)
     callee = None  # funcID of the frame just produced; None before the first
     i = 0
     while i < n:
@@ -523,7 +535,6 @@ def symbolize(binary, pcs: Sequence[int], config: SymbolizeConfig = SymbolizeCon
         entry = ch.entry[i] + slide
         chain = ch.chain[i]
         j = i + 1
-        last = len(chain) - 1
         for level, (fpc, name, fid, file, line, inlined) in enumerate(chain):
             pc = fpc + slide
             if level > 0 and j < n and pcs[j] == pc + back:
@@ -533,10 +544,7 @@ def symbolize(binary, pcs: Sequence[int], config: SymbolizeConfig = SymbolizeCon
             if (config.elide_wrappers and fid == wrapper and callee is not None
                     and callee not in keep_wrappers_after):
                 elided[i].append(frame)
-            elif config.inline or level == last:
-                if not config.inline:
-                    # the physical function, at its own line: the outermost pc
-                    frame = (pc, name, file, line, entry, False, fid)
+            else:
                 out.append(frame)
             callee = fid
         i = j
