@@ -86,7 +86,8 @@ class Container:
         """Bytes at a virtual address; raises FormatError if not in the file."""
         off = self.addr_to_offset(addr)
         s = self.section_at(addr)
-        if off is None or s is None or addr + size > s.addr + s.file_size:
+        if off is None or s is None or addr + size > s.addr + s.file_size or \
+                off + size > len(self.data):
             raise FormatError(f"address {addr:#x} (+{size}) is not mapped from the file")
         return self.data[off:off + size]
 
