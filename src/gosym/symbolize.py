@@ -485,7 +485,8 @@ class Result:
     frames: list[list[tuple]]
     consumed: list[bool]
     unknown: list[int]
-    elided: list[list[tuple]]  # wrapper frames left out, per PC (same tuple shape)
+    # wrapper frames left out, per PC: (position in frames[i] it would have had, frame)
+    elided: list[list[tuple[int, tuple]]]
 
     def iter_frames(self) -> Iterator[Frame]:
         for i, fs in enumerate(self.frames):
@@ -543,7 +544,7 @@ def symbolize(binary, pcs: Sequence[int], config: SymbolizeConfig = SymbolizeCon
             frame = (pc, name, file, line, entry, inlined, fid)
             if (config.elide_wrappers and fid == wrapper and callee is not None
                     and callee not in keep_wrappers_after):
-                elided[i].append(frame)
+                elided[i].append((len(out), frame))
             else:
                 out.append(frame)
             callee = fid
