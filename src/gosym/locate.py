@@ -54,14 +54,23 @@ def find_table(container: Container) -> TableLocation:
                 end = container.symbol("runtime.epclntab")
                 size = (end - addr) if end and end > addr else s.addr + s.file_size - addr
                 return TableLocation(off, addr, size, f"symbol runtime.pclntab in {s.full_name}")
-    found = scan_for_table(container)
+    rejected: list[str] = []
+    found = scan_for_table(container, rejected)
     if found is not None:
         return found
+    if rejected:
+        # A table magic was there but nothing around it decoded: say so, not "not Go".
+        raise FormatError(f"damaged Go function table: {rejected[0]}")
     raise NotGoBinaryError("not a Go binary: no Go function table (.gopclntab) found")
 
 
-def scan_for_table(container: Container) -> TableLocation | None:
-    """Try every magic occurrence in file-backed sections; validate each."""
+def scan_for_table(container: Container,
+                   rejected: list[str] | None = None) -> TableLocation | None:
+    """Try every magic occurrence in file-backed sections; validate each.
+
+    Why each candidate whose first header bytes looked right was rejected is
+    appended to ``rejected`` (with its address), for the error message.
+    """
     for s in container.sections:
         if not s.file_size or s.size < 64:
             continue
@@ -75,29 +84,40 @@ def scan_for_table(container: Container) -> TableLocation | None:
                 # Tables are pointer-aligned.
                 if (pos - s.offset) % 8 == 0 and probe_magic(container.data, pos) is not None:
                     view = container.data[pos:end]
-                    if validate_table(view):
-                        addr = s.addr + (pos - s.offset)
+                    addr = s.addr + (pos - s.offset)
+                    why = table_problem(view)
+                    if why is None:
                         return TableLocation(pos, addr, end - pos,
                                              f"magic {magic:#x} found by scanning {s.full_name}")
+                    if rejected is not None:
+                        rejected.append(f"table with magic {magic:#x} at {addr:#x} "
+                                        f"in {s.full_name}: {why}")
                 pos = container.buf.find(needle, pos + 1, end)
     return None
 
 
 def validate_table(view) -> bool:
     """Header in bounds, functab sorted, record offsets in range, a name decodes."""
+    return table_problem(view) is None
+
+
+def table_problem(view) -> str | None:
+    """Why the bytes at view[0] are not a usable function table (None if they are)."""
     try:
         header = parse_header(view)
         table = Table(view, text_start=0)
         entries = table.entries  # checks sorted order and record offsets
         if len(entries) < 2:
-            return False
-        for i in {0, header.nfunc // 2, header.nfunc - 1}:
+            return "no functions"
+        for i in sorted({0, header.nfunc // 2, header.nfunc - 1}):
             name = table.func(i).name
             if not name or not name.isprintable():
-                return False
-        return True
-    except (FormatError, ValueError, IndexError):
-        return False
+                return f"name of function {i} does not decode"
+        return None
+    except FormatError as e:
+        return str(e)
+    except (ValueError, IndexError) as e:
+        return f"{type(e).__name__}: {e}"
 
 
 # --- moduledata ------------------------------------------------------------------
