@@ -320,6 +320,10 @@ class Table:
     def _gather_u32(self, offsets: np.ndarray) -> np.ndarray:
         u8 = self._u8
         o = offsets
+        if len(o):
+            lo, hi = int(o.min()), int(o.max())
+            if lo < 0 or hi + 4 > len(u8):  # offsets come from the file: check them
+                raise FormatError("table field outside the table", lo if lo < 0 else hi)
         return (u8[o].astype(np.uint32) | (u8[o + 1].astype(np.uint32) << 8) |
                 (u8[o + 2].astype(np.uint32) << 16) | (u8[o + 3].astype(np.uint32) << 24))
 
