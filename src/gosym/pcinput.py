@@ -72,6 +72,7 @@ class Item:
     function: str | None = None  # printed function name (dump, profile)
     offset: int | None = None  # +0x offset from the function's entry
     plus_one: bool = False  # add 1 after resolving a name+offset (faulting instruction)
+    printed_pc: int | None = None  # the PC as printed beside function+offset
 
 
 @dataclass
@@ -95,13 +96,17 @@ def parse_lines(lines: Iterable[str]) -> ParsedInput:
         text = line.strip()
         if not text:
             continue
+        # A function line of a dump must be followed right away by its location.
+        pend, pending_func = pending_func, None
+        loc = _LOCATION.match(line) if line[:1] in (" ", "\t") else None
+        if pend is not None and loc is None:
+            out.skipped.append(Skipped(pend[0], pend[1], "function line without a location line"))
         m = _PROFILE.match(text)
         if m:
-            pending_func = None
             pc = int(m.group(1), 16)
             name = m.group(2)
             off = int(m.group(3), 16) if m.group(3) else None
-            out.items.append(Item(no, "profile", pc + 1, name, off))
+            out.items.append(Item(no, "profile", pc + 1, name, off, printed_pc=pc))
             continue
         if text.startswith("#"):
             out.skipped.append(Skipped(no, line, "comment or profile statistics line"))
@@ -117,14 +122,11 @@ def parse_lines(lines: Iterable[str]) -> ParsedInput:
                                                  "faulting frame, looked up without -1"))
             continue
         if _GOROUTINE.match(text):
-            pending_func = None
             prev_phys_name = None
             out.skipped.append(Skipped(no, line, "goroutine header"))
             continue
-        loc = _LOCATION.match(line) if line[:1] in (" ", "\t") else None
-        if loc and pending_func is not None:
-            fno, name = pending_func
-            pending_func = None
+        if loc and pend is not None:
+            fno, name = pend
             if name.startswith("created by "):
                 out.skipped.append(Skipped(no, line, "goroutine creation site "
                                                      f"({name}), not a frame of this stack"))
@@ -138,12 +140,12 @@ def parse_lines(lines: Iterable[str]) -> ParsedInput:
             pcm = _PC_FIELD.search(loc.group(4) or "")
             after_sigpanic = prev_phys_name == "runtime.sigpanic"
             prev_phys_name = name
-            pc = None
+            pc = printed = None
             if pcm:
-                pc = int(pcm.group(1), 16)
+                pc = printed = int(pcm.group(1), 16)
                 if after_sigpanic or pc in out.fault_pcs:
                     pc += 1
-            out.items.append(Item(no, "dump", pc, name, off, after_sigpanic))
+            out.items.append(Item(no, "dump", pc, name, off, after_sigpanic, printed))
             continue
         if loc:
             out.skipped.append(Skipped(no, line, "location line without a function line "
@@ -151,18 +153,11 @@ def parse_lines(lines: Iterable[str]) -> ParsedInput:
             continue
         tokens = [t for t in _SPLIT.split(text) if t]
         if tokens and all(_HEX_TOKEN.match(t) for t in tokens):
-            if pending_func is not None:
-                out.skipped.append(Skipped(pending_func[0], pending_func[1],
-                                           "function line without a location line"))
-                pending_func = None
             number_lines.append((no, tokens))
             out.items.append(Item(no, "number", None))  # placeholder, filled below
             continue
         fm = _func_line(text)
         if fm is not None:
-            if pending_func is not None:
-                out.skipped.append(Skipped(pending_func[0], pending_func[1],
-                                           "function line without a location line"))
             pending_func = (no, fm)
             continue
         bad = next((t for t in tokens if not _HEX_TOKEN.match(t)), text)
@@ -260,14 +255,13 @@ def resolve(binary, parsed: ParsedInput, slide: int | None = None,
     else:
         cands: Counter[int] = Counter()
         for it in parsed.items:
-            if it.pc is None or it.function is None or it.offset is None:
+            if it.printed_pc is None or it.function is None or it.offset is None:
                 continue
             ents = names.entries(it.function)
             if len(ents) != 1:
                 continue
-            exact = it.pc - 1  # items store return-address form
-            cand = exact - it.offset - ents[0]
-            f = binary.func_for_pc(exact - cand)
+            cand = it.printed_pc - it.offset - ents[0]
+            f = binary.func_for_pc(ents[0] + it.offset)
             if f is not None and f.entry == ents[0]:
                 cands[cand] += 1
         if cands:
