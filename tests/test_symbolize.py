@@ -257,7 +257,8 @@ def _runner():
 
 
 def _cli_case():
-    tbs = [t for t in RUNS if t.variant == "pie"] or RUNS
+    # amd64 PIE: loaded with a real slide (the arm64 runs under qemu-user are not)
+    tbs = [t for t in RUNS if t.variant == "pie" and t.goarch == "amd64"] or RUNS
     if not tbs:
         pytest.skip("no callers binaries built")
     tb = tbs[-1]
