@@ -67,6 +67,9 @@ def regions(path: str) -> dict[str, tuple[int, int]]:
         first = int(recs.min())
         last = int(recs.max()) + t.layout.func_size + 16
         out["funcs"] = (base + first, last - first)
+        # The middle function's record with its pcdata/funcdata slots: pos = field offset.
+        mid = int(recs[n // 2])
+        out["func_middle"] = (base + mid, t.layout.func_size + 64)
         if h.magic != MAGIC_GO12:
             out["funcnametab"] = (base + h.funcname_offset, h.cu_offset - h.funcname_offset)
             out["cutab"] = (base + h.cu_offset, h.filetab_offset - h.cu_offset)
