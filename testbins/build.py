@@ -47,8 +47,8 @@ TARGETS = ["linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64"]
 # variant -> (go build flags, needs cgo, linux only, linux/amd64 only)
 VARIANTS: dict[str, tuple[list[str], bool, bool, bool]] = {
     "default": ([], False, False, False),
-    "pie": (["-buildmode=pie"], False, True, False),
     "stripped": (["-ldflags=-s -w"], False, False, False),
+    "pie": (["-buildmode=pie"], False, True, False),
     "pie-stripped": (["-buildmode=pie", "-ldflags=-s -w"], False, True, False),
     "extpie": (["-buildmode=pie", "-ldflags=-linkmode=external"], True, True, True),
     "extpie-stripped": (["-buildmode=pie", "-ldflags=-linkmode=external -s -w"], True, True, True),
@@ -293,7 +293,11 @@ def main(argv: list[str]) -> int:
         for v in versions:
             shutil.rmtree(out_root() / v, ignore_errors=True)
 
-    cells = [Cell(v, t, var, programs) for v in versions for t in targets for var in variants
+    # Order so that the two workers build different Go versions at the same
+    # time: cells of one version and target that share std objects (default
+    # and stripped; pie and pie-stripped) then run one after the other and
+    # the second finds std in the build cache instead of compiling it again.
+    cells = [Cell(v, t, var, programs) for t in targets for var in variants for v in versions
              if applicable(t, var)]
     t0 = time.monotonic()
     results: list[Result] = []
