@@ -1,0 +1,165 @@
+"""Real third-party binaries (esbuild from npm, go-task from PyPI wheels) against
+Go's own debug/gosym, decoded from the same file (``.gosymref.json``).
+
+Built by ``make realbins``; skipped when the cache has none.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from binaries import load_json
+from conftest import REALBINS, need, opened
+from gosym.cli import main
+from gosym.errors import GosymError
+from gosym.pclntab import MAGIC_GO118, MAGIC_GO120, func_name_for_print
+from gosym.symbolize import SymbolizeConfig, symbolize
+
+WITH_REF = [b for b in REALBINS if b.gosymref_json_path is not None]
+_ids = dict(ids=lambda b: getattr(b, "id", "none"))
+
+
+def _ref(b) -> dict:
+    return load_json(b.gosymref_json_path)
+
+
+def _ours(b) -> tuple[list[str], list[int], list[int]]:
+    t = opened(str(b.path)).table
+    names = [n.decode("utf-8", "replace") for n in t.names()]
+    e = t.entries.tolist()
+    return names, e[:-1], e[1:]
+
+
+@pytest.mark.parametrize("b", need(WITH_REF, "real binaries"), **_ids)
+def test_function_list_equals_debug_gosym(b):
+    """Name, entry and end of every function, in table order, as debug/gosym has them.
+
+    debug/gosym takes each function's end from the next functab entry and the
+    last one's from the final functab word (the end of the text), as gosym does,
+    so there is no systematic difference to allow for.
+    """
+    ref = _ref(b)["funcs"]
+    names, entries, ends = _ours(b)
+    assert len(names) == len(ref)
+    diffs = [(i, (n, hex(e), hex(x)), (r["name"], hex(r["entry"]), hex(r["end"])))
+             for i, (n, e, x, r) in enumerate(zip(names, entries, ends, ref))
+             if (n, e, x) != (r["name"], r["entry"], r["end"])]
+    assert diffs == []
+
+
+@pytest.mark.parametrize("b", need(WITH_REF, "real binaries"), **_ids)
+def test_text_start_and_sources(b):
+    """Text start agrees with the runtime.text symbol debug/gosym was given; info says
+    how the table and moduledata were found."""
+    ref = _ref(b)
+    g = opened(str(b.path))
+    if g.table.header.magic in (MAGIC_GO118, MAGIC_GO120):
+        assert g.text_start == ref["text_start"]
+    r = CliRunner().invoke(main, ["info", "--json", str(b.path)], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["pclntab"]["source"]
+    assert d["moduledata"] is not None and d["moduledata"]["source"].startswith("pointer")
+    assert d["functions"] == len(ref["funcs"])
+    if b.go_version:
+        assert d["go_version"] == b.go_version
+
+
+def _probe_pcs(entries: list[int], ends: list[int]) -> np.ndarray:
+    # entry+1 (inside the first instruction); entry itself for 1-byte markers.
+    return np.array([e + 1 if x - e > 1 else e for e, x in zip(entries, ends)], dtype=np.uint64)
+
+
+def _chain_has_cycle(g, pc: int) -> bool:
+    """Does the inline chain at pc revisit an inline tree index (runtime/symtabinl.go
+    would loop: each step resolves PCDATA_InlTreeIndex at entry + parentPc)?"""
+    f = g.func_for_pc(pc)
+    seen = set()
+    idx = g.inline_index(f, pc)
+    while idx >= 0:
+        if idx in seen:
+            return True
+        seen.add(idx)
+        idx = g.inline_index(f, f.entry + g.inline_entry(f, idx).parent_pc)
+    return False
+
+
+def _symbolize_chunks(g, pcs: list[int]):
+    """Frames per PC; a chunk that fails is retried PC by PC (None = that PC failed)."""
+    cfg = SymbolizeConfig(pc_is_exact=True, elide_wrappers=False)
+    out: list = []
+    for k in range(0, len(pcs), 4096):
+        chunk = pcs[k:k + 4096]
+        try:
+            out += symbolize(g, chunk, cfg).frames
+        except GosymError:
+            for pc in chunk:
+                try:
+                    out += symbolize(g, [pc], cfg).frames
+                except GosymError as e:
+                    out.append(e)
+    return out
+
+
+@pytest.mark.parametrize("b", need(WITH_REF, "real binaries"), **_ids)
+def test_symbolize_every_entry(b):
+    """Every function's entry+1 symbolizes to that function (outermost physical frame).
+
+    Go 1.27.1 emitted functions whose inline tree is a cycle (every entry has
+    parentPc 0 and the PC at the entry is itself inlined code), e.g.
+    go.opentelemetry.io/otel/semconv/v1.37.0.init in go-task 3.54.0: the
+    runtime's inline unwinder would loop there. For those PCs an error is
+    accepted (but no hang); every other PC must give its function.
+    """
+    ref = _ref(b)["funcs"]
+    g = opened(str(b.path))
+    entries = [r["entry"] for r in ref]
+    ends = [r["end"] for r in ref]
+    pcs = _probe_pcs(entries, ends).tolist()
+    wrong = []
+    for r, pc, fs in zip(ref, pcs, _symbolize_chunks(g, pcs)):
+        if isinstance(fs, GosymError):
+            if not _chain_has_cycle(g, pc):
+                wrong.append((r["name"], hex(r["entry"]), str(fs)))
+            continue
+        if not fs:
+            wrong.append((r["name"], hex(r["entry"]), "no frames"))
+            continue
+        outer = fs[-1]  # (pc, function, file, line, entry, inlined, funcID)
+        if outer[1] != func_name_for_print(r["name"]) or outer[4] != r["entry"] or outer[5]:
+            wrong.append((r["name"], hex(r["entry"]), outer[1], outer[4]))
+    assert wrong == []
+
+
+@pytest.mark.parametrize("b", need(WITH_REF[:4], "real binaries"), **_ids)
+def test_symbolize_cli_json_sample(b):
+    """The CLI path: `gosym symbolize --json` on a sample of entries."""
+    if "symbolize" not in main.commands:
+        pytest.skip("no symbolize command")
+    ref = _ref(b)["funcs"]
+    sample = ref[:: max(1, len(ref) // 300)]
+    pcs = _probe_pcs([r["entry"] for r in sample], [r["end"] for r in sample])
+    # --no-inline: each PC alone (a list of unrelated PCs would otherwise have the
+    # wrappers in it elided, as CallersFrames elides them in a real stack).
+    r = CliRunner().invoke(main, ["symbolize", "--json", "--pc-is-exact", "--no-inline",
+                                  str(b.path)] +
+                           [hex(p) for p in pcs.tolist()], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out) == len(sample)
+    for want, got in zip(sample, out):
+        outer = got["frames"][-1]
+        assert outer["function"] == func_name_for_print(want["name"])
+        assert outer["entry"] == want["entry"]
+
+
+@pytest.mark.parametrize("b", need(REALBINS, "real binaries"), **_ids)
+def test_check_finds_no_mismatch(b):
+    if "check" not in main.commands:
+        pytest.skip("no check command")
+    r = CliRunner().invoke(main, ["check", str(b.path)], catch_exceptions=False)
+    assert r.exit_code == 0, (r.stdout[-3000:], r.stderr[-2000:])
