@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Print a Markdown table of the binaries gosym was tried on.
+
+For every binary in $GOSYM_CACHE/realbins (``make realbins``; with
+``--testbins`` also the built test binaries): name, Go version, format and
+architecture, how the function table and moduledata were found, the number of
+functions, and whether gosym's function list (name, entry, end) equals the one
+Go's debug/gosym decodes from the same file (``.gosymref.json``; test binaries:
+``go tool nm``'s text symbols at the function entries).
+
+Usage: python scripts/binaries_table.py [--testbins] [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent / "src"))
+
+import binaries  # noqa: E402
+import gosym  # noqa: E402
+from gosym.errors import GosymError  # noqa: E402
+
+
+def _short_source(text: str | None) -> str:
+    if not text:
+        return "not found"
+    return (text.replace("pointer to the table in ", "pointer in ")
+            .replace(" found by scanning ", " scan of "))
+
+
+def _compare_gosymref(g, ref_path: Path | None) -> str:
+    if ref_path is None:
+        return "n/a (debug/gosym failed)"
+    ref = json.loads(ref_path.read_text())["funcs"]
+    t = g.table
+    names = [n.decode("utf-8", "replace") for n in t.names()]
+    e = t.entries.tolist()
+    ours = list(zip(names, e[:-1], e[1:]))
+    theirs = [(r["name"], r["entry"], r["end"]) for r in ref]
+    if ours == theirs:
+        return "yes"
+    diff = sum(a != b for a, b in zip(ours, theirs)) + abs(len(ours) - len(theirs))
+    return f"no ({diff} differ)"
+
+
+def _compare_nm(g, nm_path: Path | None) -> str:
+    if nm_path is None:
+        return "n/a (no nm)"
+    addrs = {a for a, _s, typ, _n in binaries.parse_nm(nm_path) if typ in "Tt"}
+    names = [n.decode("utf-8", "replace") for n in g.table.names()]
+    missing = sum(1 for n, e in zip(names, g.table.entries[:-1].tolist())
+                  if e not in addrs and not n.startswith("go:"))
+    return "yes (nm)" if missing == 0 else f"no ({missing} entries not in nm)"
+
+
+def row(name: str, path: Path, compare) -> list[str]:
+    try:
+        g = gosym.open(str(path))
+    except GosymError as e:
+        return [name, "?", "?", f"error: {e}", "", "", ""]
+    try:
+        md = g.moduledata
+        return [
+            name,
+            (g.go_version or "unknown").removeprefix("go"),
+            f"{g.format} {g.arch}",
+            _short_source(g.location.source),
+            _short_source(md.source if md else None),
+            str(len(g)),
+            compare(g),
+        ]
+    finally:
+        g.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--testbins", action="store_true", help="also list the built test binaries")
+    ap.add_argument("--cache", help="cache directory (default: $GOSYM_CACHE or ~/.cache/gosym)")
+    args = ap.parse_args()
+    if args.cache:
+        os.environ["GOSYM_CACHE"] = args.cache
+    rows = []
+    for b in binaries.realbins():
+        rows.append(row(f"{b.package} {b.version} ({b.goos}/{b.goarch})", b.path,
+                        lambda g, b=b: _compare_gosymref(g, b.gosymref_json_path)))
+    if args.testbins:
+        for b in binaries.testbins():
+            rows.append(row(f"testbin {b.program} go{b.go_version} {b.goos}/{b.goarch} "
+                            f"{b.variant}", b.path, lambda g, b=b: _compare_nm(g, b.nm_path)))
+    if not rows:
+        print("no binaries in the cache; run `make realbins`", file=sys.stderr)
+        return 1
+    head = ["binary", "Go", "format", "function table found by", "moduledata found by",
+            "functions", "equals debug/gosym"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" for _ in head) + "|")
+    for r in rows:
+        print("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
