@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from itertools import repeat
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from .errors import GosymError
 from .pclntab import func_name_for_print
@@ -62,9 +63,9 @@ class Skipped:
     reason: str
 
 
-@dataclass(frozen=True)
-class Item:
-    """One input PC, before slides and names are resolved."""
+class Item(NamedTuple):
+    """One input PC, before slides and names are resolved (a NamedTuple: 100k of
+    them are made per 100k-PC input, ~5x cheaper than a frozen dataclass)."""
 
     line_no: int
     kind: str  # "number", "dump" or "profile"
@@ -77,19 +78,32 @@ class Item:
 
 @dataclass
 class ParsedInput:
-    items: list[Item] = field(default_factory=list)
+    entries: list[Item] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     lines: int = 0
     fault_pcs: set[int] = field(default_factory=set)  # pc= of "[signal ...]" lines
+    # Fast path (input of numbers only): the PCs and their line numbers, without
+    # an Item per PC.
+    numbers: list[int] | None = None
+    number_lines: list[int] | None = None
+
+    @property
+    def items(self) -> list[Item]:
+        if self.numbers is not None:
+            return [Item(no, "number", pc) for no, pc in zip(self.number_lines, self.numbers)]
+        return self.entries
 
 
 def parse_lines(lines: Iterable[str]) -> ParsedInput:
     """Parse pasted input into PC items (see the module docstring)."""
     out = ParsedInput()
+    raw_lines = list(lines)
+    fast = _numbers_only(raw_lines)
+    if fast is not None:
+        return fast
     pending_func: tuple[int, str] | None = None  # (line_no, name) of a dump function line
     prev_phys_name: str | None = None
     number_lines: list[tuple[int, list[str]]] = []
-    raw_lines = list(lines)
     out.lines = len(raw_lines)
     for no, raw in enumerate(raw_lines, 1):
         line = raw.rstrip("\r\n")
@@ -106,7 +120,7 @@ def parse_lines(lines: Iterable[str]) -> ParsedInput:
             pc = int(m.group(1), 16)
             name = m.group(2)
             off = int(m.group(3), 16) if m.group(3) else None
-            out.items.append(Item(no, "profile", pc + 1, name, off, printed_pc=pc))
+            out.entries.append(Item(no, "profile", pc + 1, name, off, printed_pc=pc))
             continue
         if text.startswith("#"):
             out.skipped.append(Skipped(no, line, "comment or profile statistics line"))
@@ -145,7 +159,7 @@ def parse_lines(lines: Iterable[str]) -> ParsedInput:
                 pc = printed = int(pcm.group(1), 16)
                 if after_sigpanic or pc in out.fault_pcs:
                     pc += 1
-            out.items.append(Item(no, "dump", pc, name, off, after_sigpanic, printed))
+            out.entries.append(Item(no, "dump", pc, name, off, after_sigpanic, printed))
             continue
         if loc:
             out.skipped.append(Skipped(no, line, "location line without a function line "
@@ -154,7 +168,7 @@ def parse_lines(lines: Iterable[str]) -> ParsedInput:
         tokens = [t for t in _SPLIT.split(text) if t]
         if tokens and all(_HEX_TOKEN.match(t) for t in tokens):
             number_lines.append((no, tokens))
-            out.items.append(Item(no, "number", None))  # placeholder, filled below
+            out.entries.append(Item(no, "number", None))  # placeholder, filled below
             continue
         fm = _func_line(text)
         if fm is not None:
@@ -171,14 +185,47 @@ def parse_lines(lines: Iterable[str]) -> ParsedInput:
                     for _, toks in number_lines for t in toks)
     by_line = {no: toks for no, toks in number_lines}
     items: list[Item] = []
-    for it in out.items:
+    for it in out.entries:
         if it.kind != "number":
             items.append(it)
             continue
         for t in by_line[it.line_no]:
             v = int(t, 16) if hex_input or t[:2].lower() == "0x" else int(t, 10)
             items.append(Item(it.line_no, "number", v))
-    out.items = items
+    out.entries = items
+    return out
+
+
+_NUMBERS_ONLY = re.compile(r"[\s,\[\]0-9a-fA-FxX]*")
+_HEX_HINT = re.compile(r"0[xX]|[a-fA-F]")
+_TWO_ON_A_LINE = re.compile(r"[0-9a-fA-FxX][ \t\r,\[\]]+[0-9a-fA-FxX]")
+
+
+def _numbers_only(raw_lines: list[str]) -> ParsedInput | None:
+    """Fast path for the common case, an input of numbers only; None otherwise."""
+    text = "\n".join(raw_lines)
+    if not _NUMBERS_ONLY.fullmatch(text):
+        return None
+    base = 16 if _HEX_HINT.search(text) else 10
+    out = ParsedInput(lines=len(raw_lines))
+    try:
+        if _TWO_ON_A_LINE.search(text) is None:
+            # at most one number per line (the common shape): no per-line split
+            lines_of = [no for no, line in enumerate(raw_lines, 1) if line.strip(" \t\r,[]")]
+            tokens = [t for t in _SPLIT.split(text) if t]
+        else:
+            lines_of, tokens = [], []
+            for no, line in enumerate(raw_lines, 1):
+                for t in _SPLIT.split(line):
+                    if t:
+                        tokens.append(t)
+                        lines_of.append(no)
+        if len(lines_of) != len(tokens):
+            return None
+        out.numbers = list(map(int, tokens, repeat(base)))
+    except ValueError:
+        return None  # e.g. "0x0x1": the general parser names the bad token
+    out.number_lines = lines_of
     return out
 
 
@@ -252,6 +299,8 @@ def resolve(binary, parsed: ParsedInput, slide: int | None = None,
             raise GosymError(f"--anchor: {sym!r} names {len(ents)} functions; pick another")
         slide = addr - ents[0]
         source = f"--anchor {sym}"
+    elif parsed.numbers is not None:
+        slide = 0  # plain numbers carry no names to infer a slide from
     else:
         cands: Counter[int] = Counter()
         for it in parsed.items:
@@ -273,6 +322,8 @@ def resolve(binary, parsed: ParsedInput, slide: int | None = None,
     pcs: list[int] = []
     line_nos: list[int] = []
     skipped = list(parsed.skipped)
+    if parsed.numbers is not None:
+        return Resolved(list(parsed.numbers), slide, source, skipped, list(parsed.number_lines))
     for it in parsed.items:
         if it.pc is not None:
             pcs.append(it.pc)

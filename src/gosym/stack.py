@@ -131,7 +131,7 @@ def stack_report(binary, pcs: Sequence[int], config: SymbolizeConfig = Symbolize
         if res.consumed[i]:
             continue
         merged = [(f, False) for f in fs]
-        for pos, f in reversed(res.elided[i]):
+        for pos, f in reversed(res.elided.get(i, ())):
             merged.insert(pos, (f, True))
         if not merged:
             continue

@@ -53,6 +53,7 @@ benchmarks/bench_symbolize.py's docstring.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
@@ -119,7 +120,7 @@ class PcValueLookup:
         sel = np.flatnonzero(present)
         offs_p = offs[sel].astype(np.int64)
         uniq, inv = np.unique(offs_p, return_inverse=True)
-        if len(uniq) <= self.small_batch:
+        if len(uniq) <= self.small_batch and len(sel) <= 8 * self.small_batch:
             t = self.table
             span_of = {}
             for o, s in zip(offs_p.tolist(), spans[sel].tolist()):
@@ -249,8 +250,13 @@ class _Chains:
 
     valid: list[bool]
     entry: list[int]  # file-space entry of the physical function
-    # per row: list of (file-space lookup pc, name, func_id, file, line, inlined)
-    chain: list[list[tuple]]
+    # (file-space lookup pc, name, func_id, file, line, inlined) of every
+    # level of every row; row i's chain is flat[ptr[i]:ptr[i + 1]]
+    flat: list[tuple]
+    ptr: list[int]
+
+    def chain(self, i: int) -> list[tuple]:
+        return self.flat[self.ptr[i]:self.ptr[i + 1]]
 
 
 class Resolver:
@@ -345,15 +351,18 @@ class Resolver:
         r_row, r_fu, r_pcoff, r_fid, r_noff, r_inl = (
             r_row[order], r_fu[order], r_pcoff[order], r_fid[order], r_noff[order], r_inl[order])
         files, lines = self._file_lines(facts, r_fu, r_pcoff)
-        r_entry = facts["entry"][r_fu]
-        names = [self._name(o) for o in r_noff.tolist()]
-        chain: list[list[tuple]] = [[] for _ in range(n)]
-        rows_l = rows.tolist()
-        for r, e, po, nm, fi, fl, ln, il in zip(r_row.tolist(), r_entry.tolist(),
-                                                r_pcoff.tolist(), names, r_fid.tolist(),
-                                                files, lines, r_inl.tolist()):
-            chain[rows_l[r]].append((e + po, nm, fi, fl, ln, il))
-        return _Chains(valid.tolist(), entry.tolist(), chain)
+        uo, oinv = np.unique(r_noff, return_inverse=True)
+        unames = [self._name(o) for o in uo.tolist()]
+        names = [unames[k] for k in oinv.tolist()]
+        flat = list(zip((facts["entry"][r_fu] + r_pcoff).tolist(), names, r_fid.tolist(),
+                        files, lines, r_inl.tolist()))
+        # CSR: the chain of input row i is flat[ptr[i]:ptr[i + 1]].
+        counts = np.zeros(n, np.int64)
+        if len(r_row):
+            np.add.at(counts, rows[r_row], 1)
+        ptr = np.zeros(n + 1, np.int64)
+        ptr[1:] = np.cumsum(counts)
+        return _Chains(valid.tolist(), entry.tolist(), flat, ptr.tolist())
 
     # _func fields of the distinct functions, vectorised
     def _func_facts(self, ufunc: np.ndarray) -> dict[str, np.ndarray]:
@@ -455,16 +464,15 @@ class Resolver:
             ok &= at + 4 <= len(t.data)
             offs = t._gather_u32(np.where(ok, at, 0)).astype(np.int64)
             ok &= offs != 0xFFFFFFFF
-            files = []
             cache = self._files
-            for good, off in zip(ok.tolist(), offs.tolist()):
-                if not good:
-                    files.append(None)
-                    continue
+            uoff, finv = np.unique(np.where(ok, offs, -1), return_inverse=True)
+            ufiles: list[str | None] = []
+            for off in uoff.tolist():
                 name = cache.get(off, False)
                 if name is False:
-                    name = cache[off] = self._cstr_at(h.filetab_offset + off)
-                files.append(name)
+                    name = cache[off] = None if off < 0 else self._cstr_at(h.filetab_offset + off)
+                ufiles.append(name)
+            files = [ufiles[k] for k in finv.tolist()]
         line_l = [None if v == NONE else v for v in lines.tolist()]
         return files, line_l
 
@@ -485,8 +493,8 @@ class Result:
     frames: list[list[tuple]]
     consumed: list[bool]
     unknown: list[int]
-    # wrapper frames left out, per PC: (position in frames[i] it would have had, frame)
-    elided: list[list[tuple[int, tuple]]]
+    # wrapper frames left out, by PC index: (position in frames[i] it would have had, frame)
+    elided: dict[int, list[tuple[int, tuple]]]
 
     def iter_frames(self) -> Iterator[Frame]:
         for i, fs in enumerate(self.frames):
@@ -497,56 +505,73 @@ class Result:
 def symbolize(binary, pcs: Sequence[int], config: SymbolizeConfig = SymbolizeConfig(),
               resolver: Resolver | None = None) -> Result:
     """runtime.CallersFrames over ``pcs`` (runtime addresses), see the module docstring."""
+    # Hundreds of thousands of small tuples and lists, none cyclic: the cyclic
+    # garbage collector's passes over them would cost more than the work.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _symbolize(binary, pcs, config, resolver)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _symbolize(binary, pcs: Sequence[int], config: SymbolizeConfig,
+               resolver: Resolver | None) -> Result:
     pcs = [int(p) for p in pcs]
     slide = config.slide
     n = len(pcs)
     r = resolver or Resolver(binary)
-    file_pcs = np.array([(p - slide) % (1 << 64) for p in pcs], dtype=np.uint64)
+    file_pcs = np.array(pcs, dtype=np.uint64) - np.uint64(slide % (1 << 64)) if n else \
+        np.zeros(0, np.uint64)
     ch = r.resolve(file_pcs, config.pc_is_exact)
     ids = binary.func_id_names
     wrapper = next((v for v, nm in ids.items() if nm == "wrapper"), None)
+    if not config.elide_wrappers:
+        wrapper = None
     keep_wrappers_after = {v for v, nm in ids.items() if nm in ("gopanic", "sigpanic", "panicwrap")}
     back = 0 if config.pc_is_exact else 1
     frames: list[list[tuple]] = [[] for _ in range(n)]
-    elided: list[list[tuple]] = [[] for _ in range(n)]
+    elided: dict[int, list[tuple[int, tuple]]] = {}
     consumed = [False] * n
     unknown = []
+    valid, entries, flat, ptr = ch.valid, ch.entry, ch.flat, ch.ptr
     if not config.inline:
         # Each PC on its own: its physical function at the line of the outermost
         # call site (go tool addr2line's one answer per address, without
         # mixing the outer name with an inlined callee's line).
         for i in range(n):
-            if not ch.valid[i]:
+            if not valid[i]:
                 unknown.append(i)
                 frames[i].append((pcs[i], UNKNOWN_FUNCTION, None, None, None, False, None))
                 continue
-            fpc, name, fid, file, line, _ = ch.chain[i][-1]
-            frames[i].append((fpc + slide, name, file, line, ch.entry[i] + slide, False, fid))
+            fpc, name, fid, file, line, _ = flat[ptr[i + 1] - 1]
+            frames[i].append((fpc + slide, name, file, line, entries[i] + slide, False, fid))
         return Result(pcs, frames, consumed, unknown, elided)
     callee = None  # funcID of the frame just produced; None before the first
     i = 0
     while i < n:
         out = frames[i]
-        if not ch.valid[i]:
+        if not valid[i]:
             unknown.append(i)
             out.append((pcs[i], UNKNOWN_FUNCTION, None, None, None, False, None))
             callee = None
             i += 1
             continue
-        entry = ch.entry[i] + slide
-        chain = ch.chain[i]
+        entry = entries[i] + slide
+        p0, p1 = ptr[i], ptr[i + 1]
         j = i + 1
-        for level, (fpc, name, fid, file, line, inlined) in enumerate(chain):
+        for k in range(p0, p1):
+            fpc, name, fid, file, line, inlined = flat[k]
             pc = fpc + slide
-            if level > 0 and j < n and pcs[j] == pc + back:
+            if k > p0 and j < n and pcs[j] == pc + back:
                 consumed[j] = True  # the virtual PC runtime.Callers emits for this parent
                 j += 1
-            frame = (pc, name, file, line, entry, inlined, fid)
-            if (config.elide_wrappers and fid == wrapper and callee is not None
-                    and callee not in keep_wrappers_after):
-                elided[i].append((len(out), frame))
+            if fid == wrapper and callee is not None and callee not in keep_wrappers_after:
+                elided.setdefault(i, []).append(
+                    (len(out), (pc, name, file, line, entry, inlined, fid)))
             else:
-                out.append(frame)
+                out.append((pc, name, file, line, entry, inlined, fid))
             callee = fid
         i = j
     return Result(pcs, frames, consumed, unknown, elided)
@@ -560,7 +585,7 @@ def find_frames(binary, pc: int, resolver: Resolver | None = None) -> list[Frame
     if not ch.valid[0]:
         return []
     e = ch.entry[0]
-    return [Frame(p, nm, fl, ln, e, il, fid, 0) for p, nm, fid, fl, ln, il in ch.chain[0]]
+    return [Frame(p, nm, fl, ln, e, il, fid, 0) for p, nm, fid, fl, ln, il in ch.chain(0)]
 
 
 def frames(binary, pcs: Iterable[int], config: SymbolizeConfig = SymbolizeConfig(),

@@ -52,8 +52,8 @@ def _parse_int(text: str, what: str) -> int:
 def read_input(pcs: tuple[str, ...]) -> pcinput.ParsedInput:
     if pcs:
         return pcinput.parse_args(pcs)
-    stdin = click.get_text_stream("stdin", errors="replace")
-    return pcinput.parse_lines(stdin)
+    stdin = click.get_binary_stream("stdin")
+    return pcinput.parse_text(stdin.read().decode("utf-8", "replace"))
 
 
 def resolve_input(b, pcs: tuple[str, ...], slide: str | None,
@@ -122,22 +122,23 @@ def symbolize_cmd(binary_path: str, pcs: tuple[str, ...], arch: str | None, as_j
     if as_json or fmt == "json":
         _write_json(out, result)
     elif fmt == "addr2line":
-        for fs in result.frames:
-            for _pc, name, file, line, _e, _il, _fid in fs:
-                out.write(f"{name}\n{file or '?'}:{line or 0}\n".encode("utf-8", "replace"))
+        text = [f"{name}\n{file or '?'}:{line or 0}\n"
+                for fs in result.frames for _pc, name, file, line, _e, _il, _fid in fs]
+        out.write("".join(text).encode("utf-8", "replace"))
     else:
         back = 0 if pc_is_exact else 1
+        text = []
         for fs in result.frames:
             for pc, name, file, line, entry, inlined, _fid in fs:
                 if entry is None:
-                    out.write(f"?\n\t?:0 pc={pc:#x}\n".encode())
+                    text.append(f"?\n\t?:0 pc={pc:#x}\n")
                 elif inlined:
-                    out.write(f"{name}(...)\n\t{file or '?'}:{line or 0} (inlined)\n"
-                              .encode("utf-8", "replace"))
+                    text.append(f"{name}(...)\n\t{file or '?'}:{line or 0} (inlined)\n")
                 else:
                     ret = pc + back if pc > entry else pc
-                    out.write(f"{name}()\n\t{file or '?'}:{line or 0} +{ret - entry:#x} "
-                              f"pc={ret:#x}\n".encode("utf-8", "replace"))
+                    text.append(f"{name}()\n\t{file or '?'}:{line or 0} +{ret - entry:#x} "
+                                f"pc={ret:#x}\n")
+        out.write("".join(text).encode("utf-8", "replace"))
     out.flush()
 
 
