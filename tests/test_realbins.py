@@ -7,11 +7,13 @@ Built by ``make realbins``; skipped when the cache has none.
 from __future__ import annotations
 
 import json
+import struct
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import gosym
 from binaries import load_json
 from conftest import REALBINS, need, opened
 from gosym.cli import main
@@ -163,3 +165,57 @@ def test_check_finds_no_mismatch(b):
         pytest.skip("no check command")
     r = CliRunner().invoke(main, ["check", str(b.path)], catch_exceptions=False)
     assert r.exit_code == 0, (r.stdout[-3000:], r.stderr[-2000:])
+
+
+# --- the same binaries with the table hidden: found by scanning ------------------------
+
+def _hide_table(data: bytes) -> bytes:
+    """Unname the table's section and drop the symbol table, in place.
+
+    ELF: the .gopclntab/.symtab/.strtab section headers get the empty name (index
+    0 of the section name table). Mach-O: __gopclntab is renamed and LC_SYMTAB
+    lists no symbols. What remains is what a stripped externally linked binary
+    offers: bytes somewhere in a data section, found by their magic.
+    """
+    buf = bytearray(data)
+    if buf[:4] == b"\x7fELF":
+        shoff, = struct.unpack_from("<Q", buf, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", buf, 0x3A)
+        stroff, = struct.unpack_from("<Q", buf, shoff + shstrndx * shentsize + 0x18)
+        for i in range(shnum):
+            at = shoff + i * shentsize
+            name_off, = struct.unpack_from("<I", buf, at)
+            end = buf.index(b"\0", stroff + name_off)
+            name = bytes(buf[stroff + name_off:end])
+            if name in (b".gopclntab", b".data.rel.ro.gopclntab", b".symtab", b".strtab"):
+                struct.pack_into("<I", buf, at, 0)
+        return bytes(buf)
+    ncmds, = struct.unpack_from("<I", buf, 16)
+    at = 32
+    for _ in range(ncmds):
+        cmd, size = struct.unpack_from("<II", buf, at)
+        if cmd == 0x19:  # LC_SEGMENT_64: sections follow the 72-byte command
+            nsects, = struct.unpack_from("<I", buf, at + 64)
+            for k in range(nsects):
+                s = at + 72 + 80 * k
+                if buf[s:s + 16].rstrip(b"\0") == b"__gopclntab":
+                    buf[s:s + 16] = b"__hidden".ljust(16, b"\0")
+        elif cmd == 0x2:  # LC_SYMTAB: symoff, nsyms, stroff, strsize
+            struct.pack_into("<I", buf, at + 12, 0)
+        at += size
+    return bytes(buf)
+
+
+@pytest.mark.parametrize("b", need(WITH_REF, "real binaries"), **_ids)
+def test_hidden_table_found_by_scanning(tmp_path, b):
+    hidden = tmp_path / b.path.name
+    hidden.write_bytes(_hide_table(b.path.read_bytes()))
+    with gosym.open(str(hidden)) as g:
+        assert not g.container.has_symbols
+        assert "scanning" in g.location.source
+        assert g.moduledata is not None
+        names = [n.decode("utf-8", "replace") for n in g.table.names()]
+        e = g.table.entries.tolist()
+        ours = list(zip(names, e[:-1], e[1:]))
+    ref = [(r["name"], r["entry"], r["end"]) for r in _ref(b)["funcs"]]
+    assert ours == ref
