@@ -47,8 +47,11 @@ stage works on all PCs at once:
    consumption, wrapper elision).
 
 So few PCs decode only the tables they touch (lazy), and many PCs decode each
-needed table once, vectorised. Measured numbers are in
-benchmarks/bench_symbolize.py's docstring.
+needed table once, vectorised. Measured in-process on a 4 MB binary: 1 PC
+0.2-0.5 ms; 1k PCs 22 ms; 100k PCs 0.25 s (2.5 µs/PC, against ~4.5 µs/PC
+with the cached Python stepper alone and ~110 µs/PC for the straightforward
+decoder). The rest of a CLI run is Python start-up; the comparison with
+``go tool addr2line`` is in benchmarks/bench_symbolize.py's docstring.
 """
 
 from __future__ import annotations
