@@ -7,6 +7,7 @@ Built by ``make realbins``; skipped when the cache has none.
 from __future__ import annotations
 
 import json
+import os
 import struct
 
 import numpy as np
@@ -159,7 +160,22 @@ def test_symbolize_cli_json_sample(b):
         assert outer["entry"] == want["entry"]
 
 
-@pytest.mark.parametrize("b", need(REALBINS, "real binaries"), **_ids)
+def _check_params():
+    """check disassembles every function (~1 s per 2,000 functions): by default the
+    newest binary of each platform and the oldest one; all with GOSYM_SLOW=1."""
+    newest = {}
+    for b in REALBINS:
+        if "esbuild" in b.package:  # sorted by name: the current packages come last
+            newest[(b.goos, b.goarch)] = b
+    oldest = min(REALBINS, key=lambda b: tuple(int(x) for x in b.version.split(".")[:3]
+                                               if x.isdigit()))
+    quick = {b.path for b in newest.values()} | {oldest.path}
+    slow = pytest.mark.skipif(not os.environ.get("GOSYM_SLOW"),
+                              reason="set GOSYM_SLOW=1 to check every real binary")
+    return [pytest.param(b, marks=() if b.path in quick else slow) for b in REALBINS]
+
+
+@pytest.mark.parametrize("b", need(_check_params(), "real binaries"), **_ids)
 def test_check_finds_no_mismatch(b):
     if "check" not in main.commands:
         pytest.skip("no check command")
