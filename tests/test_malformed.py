@@ -482,3 +482,51 @@ def test_textsectmap_mapping():
     assert t2.find_index(text_off(offs[k]) + 1) == k
     assert t2.find_index(text_off(offs[k - 1])) == k - 1
     g.close()
+
+
+def _textsect_binaries():
+    out = {}
+    for b in ALL_TESTBINS:
+        if b.goos == "linux" and b.variant == "default" and b.program == "hello" and \
+                b.version_tuple >= (1, 18):
+            out["1.26+" if b.version_tuple >= (1, 26) else "1.18-1.25"] = b
+    return [out[k] for k in sorted(out)]
+
+
+@pytest.mark.parametrize("b", need(_textsect_binaries(), "Go 1.18+ linux test binaries"),
+                         ids=lambda b: getattr(b, "id", "none"))
+def test_textsectmap_from_moduledata(tmp_path, b):
+    """A binary whose moduledata lists two text sections with a gap between them:
+    gosym.open maps entries through them (runtime moduledata.textOff)."""
+    from gosym.locate import moduledata_fields
+
+    g = gosym.open(str(b.path))
+    c, md, h = g.container, g.moduledata, g.table.header
+    v = g.go_version_tuple
+    ts = moduledata_fields(h.magic, v[1] if v else None)["textsectmap"]
+    ptr = c.read_word(md.address + 8 * ts)
+    raw = bytes(g.table.data[h.functab_offset:h.functab_offset + 8 * h.nfunc + 4])
+    offs = [struct.unpack_from("<I", raw, 8 * i)[0] for i in range(h.nfunc + 1)]
+    text = md.text
+    g.close()
+    split, end, gap = offs[len(offs) // 2], offs[-1], 0x40000
+    sects = [(0, split, text), (split, end, text + split + gap)]
+    data = bytearray(b.path.read_bytes())
+    at = c.addr_to_offset(ptr)
+    data[at:at + 48] = b"".join(struct.pack("<QQQ", *s) for s in sects)
+    at = c.addr_to_offset(md.address + 8 * (ts + 1))
+    data[at:at + 8] = struct.pack("<Q", 2)
+    path = tmp_path / "two-text-sections"
+    path.write_bytes(bytes(data))
+
+    def text_off(off: int) -> int:  # runtime/symtab.go moduledata.textOff
+        for i, (vaddr, send, base) in enumerate(sects):
+            if vaddr <= off < send or (i == len(sects) - 1 and off == send):
+                return base + off - vaddr
+        return text + off
+
+    with gosym.open(str(path)) as g2:
+        assert g2.moduledata.textsect_map == tuple(sects)
+        assert g2.table.entries.tolist() == [text_off(o) for o in offs]
+        k = len(offs) // 2
+        assert g2.func_for_pc(text_off(offs[k]) + 1).index == k

@@ -62,15 +62,13 @@ class GoBinary:
                                   "Go 1.26+ tables")
             self.table.set_text_start(md.text, md.textsect_map)
             self._text_start_source = "moduledata.text"
-        elif h.magic in (MAGIC_GO118, MAGIC_GO120) and self._big_text():
+        elif h.magic in (MAGIC_GO118, MAGIC_GO120):
+            # Several text sections (linker size limit; externally linked
+            # darwin/arm64, arm, ppc64) leave no trace in the section names of the
+            # final file, only in moduledata.textsectmap: look there every time.
             md = self.moduledata
             if md is not None and len(md.textsect_map) > 1:
                 self.table.set_text_start(h.text_start, md.textsect_map)
-
-    def _big_text(self) -> bool:
-        # Several text sections only occur past the linker's section size limit.
-        return any(s.name.startswith(".text.") or s.name.startswith("__text.")
-                   for s in self.container.sections if s.file_size)
 
     # --- facts about the file -------------------------------------------------
     @property

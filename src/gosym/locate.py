@@ -179,14 +179,9 @@ def find_moduledata(container: Container, table: Table, location: TableLocation,
                   words[16] == location.address + h.pcln_offset)
         if not ok:
             continue
-        sect_ptr, sect_len = words[fields["textsectmap"]], words[fields["textsectmap"] + 1]
-        textsects: list[tuple[int, int, int]] = []
-        if 0 < sect_len <= 64:
-            try:
-                raw = container.read_words(sect_ptr, 3 * sect_len)
-                textsects = [tuple(raw[i:i + 3]) for i in range(0, len(raw), 3)]  # type: ignore
-            except FormatError:
-                textsects = []
+        sect_ptr = words[fields["textsectmap"]]
+        sect_len = _plain_word(container, addr + 8 * (fields["textsectmap"] + 1))
+        textsects = _read_textsects(container, sect_ptr, sect_len)
         s = container.section_at(addr)
         how = "pointer to the table" + (f" in {s.full_name}" if s else "")
         return ModuleData(addr, how, words[fields["text"]], words[fields["etext"]],
@@ -194,3 +189,35 @@ def find_moduledata(container: Container, table: Table, location: TableLocation,
                           words[fields["gofunc"]] if "gofunc" in fields else None,
                           tuple(textsects))
     return None
+
+
+def _plain_word(container: Container, addr: int) -> int:
+    """An integer field (not a pointer): no relocation or fixup decoding."""
+    return int.from_bytes(container.read(addr, 8), "little")
+
+
+def _read_textsects(container: Container, ptr: int,
+                    count: int) -> tuple[tuple[int, int, int], ...]:
+    """moduledata.textsectmap: [(vaddr, end, baseaddr)], () when implausible.
+
+    vaddr and end are offsets from the text start (integers); baseaddr is a
+    pointer. The runtime maps functab offsets through these only when there are
+    several sections (moduledata.textOff), so a damaged map must not be used:
+    sections must start at offset 0, be in order and not overlap.
+    """
+    if not 0 < count <= 256:
+        return ()
+    try:
+        out = []
+        for i in range(count):
+            at = ptr + 24 * i
+            vaddr, end = _plain_word(container, at), _plain_word(container, at + 8)
+            out.append((vaddr, end, container.read_word(at + 16)))
+    except FormatError:
+        return ()
+    prev_end = prev_base = 0
+    for i, (vaddr, end, base) in enumerate(out):
+        if (i == 0 and vaddr != 0) or end < vaddr or vaddr < prev_end or base < prev_base:
+            return ()
+        prev_end, prev_base = end, base
+    return tuple(out)

@@ -13,6 +13,7 @@ from .base import Container, Section
 
 _CPU_ARCH = {0x01000007: "amd64", 0x0100000C: "arm64"}
 _CPU_OTHER = {7: "386", 12: "arm", 18: "ppc", 0x01000012: "ppc64", 0x0200000C: "arm64_32"}
+_LC_DYLD_CHAINED_FIXUPS = 0x80000034
 _ZEROFILL = {mach_o.S_ZEROFILL, mach_o.S_GB_ZEROFILL, mach_o.S_THREAD_LOCAL_ZEROFILL}
 _NLIST64 = np.dtype([("strx", "<u4"), ("type", "u1"), ("sect", "u1"), ("desc", "<u2"),
                      ("value", "<u8")])
@@ -56,6 +57,7 @@ class MachOContainer(Container):
         sections: list[Section] = []
         self.text_vmaddr = 0
         self._symtab_cmd = None
+        self.chained_fixups = False  # pointers in data are encoded (ld64, macOS 12+)
         try:
             for lc, cmd, data in header.commands:
                 if lc.cmd == mach_o.LC_SEGMENT_64:
@@ -71,6 +73,8 @@ class MachOContainer(Container):
                             file_size=0 if zerofill else sect.size))
                 elif lc.cmd == mach_o.LC_SYMTAB:
                     self._symtab_cmd = (base + cmd.symoff, cmd.nsyms, base + cmd.stroff, cmd.strsize)
+                elif lc.cmd == _LC_DYLD_CHAINED_FIXUPS:
+                    self.chained_fixups = True
         except Exception as e:
             raise FormatError(f"malformed Mach-O load commands: {type(e).__name__}: {e}") from None
         super().__init__(path, buf, sections)
@@ -82,9 +86,12 @@ class MachOContainer(Container):
 
         DYLD_CHAINED_PTR_64 keeps the target vmaddr in bits 0-35 (high byte in
         36-43); DYLD_CHAINED_PTR_64_OFFSET keeps it relative to the image base.
-        Plain pointers (the Go linker's own output) pass through unchanged.
+        Plain pointers (the Go linker's own output, which rebases with
+        LC_DYLD_INFO opcodes) pass through unchanged: only files with
+        LC_DYLD_CHAINED_FIXUPS are decoded, so integers that look like image
+        offsets are not turned into addresses.
         """
-        if raw == 0 or self.section_at(raw) is not None or raw >> 63:
+        if not self.chained_fixups or raw == 0 or self.section_at(raw) is not None or raw >> 63:
             return raw
         target = (raw & 0xFFFFFFFFF) | (((raw >> 36) & 0xFF) << 56)
         if self.section_at(target) is not None:
