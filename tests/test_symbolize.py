@@ -353,3 +353,56 @@ def test_physical_wrapper_frames_are_elided(tb):
     assert got(b.frames(pcs)) == expected(sample)
     res = S.symbolize(b, pcs, S.SymbolizeConfig(elide_wrappers=False))
     assert "main.(*Point).Sum" in [f[1] for fs in res.frames for f in fs]
+
+
+# --- real third-party binaries against `go tool addr2line` -------------------------------
+
+def _addr2line():
+    from binaries import cache_dir
+    tools = sorted((cache_dir() / "go").glob("*/go/pkg/tool/*/addr2line"))
+    return str(tools[-1]) if tools else None
+
+
+REALBINS = [r for r in __import__("conftest").REALBINS]
+
+
+@pytest.mark.parametrize("rb", need(REALBINS, "real binaries"), ids=lambda r: r.id if r else "none")
+def test_realbins_exact_pcs_against_addr2line(rb):
+    """find_frames at random exact PCs: the innermost frame's file:line and the
+    physical function's name are what `go tool addr2line` prints (it reports
+    the outer function with the inlined callee's line). PCs in alignment
+    padding, where addr2line prints no file (":-1", or a negative line decoded
+    past the table's end), must have no line here."""
+    import random
+    import subprocess
+
+    from gosym.pclntab import func_name_for_print
+    tool = _addr2line()
+    if tool is None:
+        pytest.skip("no Go toolchain with addr2line in the cache")
+    b = opened(str(rb.path))
+    ents = b.table.entries.tolist()
+    rnd = random.Random(7)
+    pcs = []
+    while len(pcs) < 300:
+        i = rnd.randrange(len(ents) - 1)
+        if ents[i + 1] - ents[i] > 1:
+            pcs.append(ents[i] + rnd.randrange(0, ents[i + 1] - ents[i]))
+    out = subprocess.run([tool, str(rb.path)], input="".join(f"{p:#x}\n" for p in pcs),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    inlined = 0
+    for k, pc in enumerate(pcs):
+        name, loc = lines[2 * k], lines[2 * k + 1]
+        frames = b.find_frames(pc)
+        assert frames, hex(pc)
+        assert frames[-1].function == func_name_for_print(name), hex(pc)
+        inner = frames[0]
+        if loc.startswith(":"):  # no file: ":-1", or a negative line read past the table
+            assert inner.line is None, hex(pc)
+        else:
+            assert f"{inner.file}:{inner.line}" == loc, hex(pc)
+        inlined += len(frames) > 1
+    if b.go_version_tuple and b.go_version_tuple >= (1, 12):
+        assert inlined > 0

@@ -197,6 +197,21 @@ class GoBinary:
         return delta + RETURN_ADDRESS_SLOT[self.arch]
 
     # --- inline trees -------------------------------------------------------------
+    @cached_property
+    def inline_tree_indices(self) -> tuple[int, int]:
+        """(PCDATA_InlTreeIndex, FUNCDATA_InlTree) of this binary's Go version.
+
+        Go 1.16 dropped FUNCDATA_RegPointerMaps, so FUNCDATA_InlTree is 4 for Go
+        1.12-1.15 (checked on a go1.15.5 binary) and 3 from 1.16; Go 1.9-1.11
+        numbered them PCDATA 1 / FUNCDATA 2 (runtime/symtab.go of those releases).
+        """
+        v = self.go_version_tuple
+        if self.table.layout.era != "1.2" or (v is not None and v >= (1, 16)):
+            return PCDATA_INL_TREE_INDEX, FUNCDATA_INL_TREE
+        if v is not None and v < (1, 12):
+            return 1, 2
+        return 2, 4
+
     def inline_tree_address(self, func: Func) -> int | None:
         """Address of func's inline tree (FUNCDATA_InlTree), None if it has none."""
         t = self.table
@@ -208,12 +223,13 @@ class GoBinary:
             if md is None or md.gofunc is None:
                 raise FormatError("cannot find moduledata.gofunc, needed for inline trees")
             return md.gofunc + off
-        ptr = t.funcdata_pointer(func, FUNCDATA_INL_TREE)
+        fd_index = self.inline_tree_indices[1]
+        ptr = t.funcdata_pointer(func, fd_index)
         if ptr is None:
             return None
         # Before Go 1.18 the pointers may be dynamic relocations (PIE).
         at = func.record_offset + t.layout.func_size + 4 * func.npcdata
-        at = ((at + 7) & ~7) + 8 * FUNCDATA_INL_TREE
+        at = ((at + 7) & ~7) + 8 * fd_index
         fixed = self.container.relocated_word(self.location.address + at)
         return fixed if fixed is not None else ptr
 
@@ -227,7 +243,7 @@ class GoBinary:
 
     def inline_index(self, func: Func, pc: int) -> int:
         """PCDATA_InlTreeIndex at pc: -1 when pc is in the physical function itself."""
-        off = self.table.pcdata_offset(func, PCDATA_INL_TREE_INDEX)
+        off = self.table.pcdata_offset(func, self.inline_tree_indices[0])
         if off == 0:
             return -1
         value = self.table.pcvalue(func, off, pc)

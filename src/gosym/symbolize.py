@@ -64,8 +64,7 @@ import numpy as np
 
 from . import pcvalue
 from .errors import FormatError
-from .pclntab import (FUNCDATA_INL_TREE, MAGIC_GO12, PCDATA_INL_TREE_INDEX, Table,
-                      func_name_for_print)
+from .pclntab import FUNCDATA_INL_TREE, MAGIC_GO12, Table, func_name_for_print
 
 NONE = np.iinfo(np.int64).min  # "no value" in lookup results
 UNKNOWN_FUNCTION = "?"
@@ -375,12 +374,13 @@ class Resolver:
         rec = t.record_offsets[ufunc]
         npcdata = t.column("npcdata", ufunc).astype(np.int64)
         nfuncdata = t.column("nfuncdata", ufunc).astype(np.int64)
+        pcdata_k, funcdata_k = self.b.inline_tree_indices
         inl = np.zeros(len(ufunc), np.int64)
-        has = npcdata > PCDATA_INL_TREE_INDEX
+        has = npcdata > pcdata_k
         if bool(has.any()):
-            inl[has] = t._gather_u32(rec[has] + L.func_size + 4 * PCDATA_INL_TREE_INDEX)
+            inl[has] = t._gather_u32(rec[has] + L.func_size + 4 * pcdata_k)
         tree = np.zeros(len(ufunc), np.int64)
-        hasfd = (nfuncdata > FUNCDATA_INL_TREE) & (inl != 0)
+        hasfd = (nfuncdata > funcdata_k) & (inl != 0)
         if bool(hasfd.any()):
             if L.funcdata_is_offset:
                 off = t._gather_u32(rec[hasfd] + L.func_size + 4 * npcdata[hasfd]
