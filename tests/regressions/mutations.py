@@ -30,6 +30,11 @@ from pathlib import Path
 import gosym
 from gosym.pclntab import MAGIC_GO12
 
+try:  # imported lazily by `gosym check`; do it here, outside hypothesis's tracer,
+    import capstone  # noqa: F401  whose module-level locals() comprehensions break under it
+except ImportError:  # pragma: no cover
+    pass
+
 HERE = Path(__file__).parent
 CASES_JSON = HERE / "cases.json"
 
