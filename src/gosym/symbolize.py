@@ -272,6 +272,32 @@ class Resolver:
         self._tab_base = binary.location.offset
         self._names: dict[int, str] = {}
         self._files: dict[int, str | None] = {}
+        self._wrapper_ids: tuple[int | None, frozenset[int]] | None = None
+
+    def wrapper_ids(self) -> tuple[int | None, frozenset[int]]:
+        """funcID of wrappers, and the funcIDs after which a wrapper is kept
+        (gopanic, sigpanic, panicwrap: runtime/traceback.go elideWrapperCalling).
+
+        The same derivation as GoBinary.func_id_names (the most common non-zero
+        funcID is the wrapper one; the others name one runtime function each),
+        but it decodes only the names of the few special functions instead of
+        all of them, which matters on 400k-function binaries.
+        """
+        if self._wrapper_ids is None:
+            t = self.t
+            ids = t.column("func_id").astype(np.int64)
+            counts = np.bincount(ids, minlength=256)
+            counts[0] = 0
+            wrapper = int(np.argmax(counts)) if counts.max() > 1 else None
+            keep = set()
+            want = {"runtime.gopanic", "runtime.sigpanic", "runtime.panicwrap"}
+            special = np.flatnonzero((ids != 0) & (ids != (wrapper or -1)))
+            noffs = t.column("nameoff", special).tolist()
+            for i, noff in zip(special.tolist(), noffs):
+                if self._cstr_at(t._funcname_base + noff) in want:
+                    keep.add(int(ids[i]))
+            self._wrapper_ids = (wrapper, frozenset(keep))
+        return self._wrapper_ids
 
     # strings, decoded once per offset
     def _cstr_at(self, off: int) -> str:
@@ -528,11 +554,9 @@ def _symbolize(binary, pcs: Sequence[int], config: SymbolizeConfig,
     file_pcs = np.array(pcs, dtype=np.uint64) - np.uint64(slide % (1 << 64)) if n else \
         np.zeros(0, np.uint64)
     ch = r.resolve(file_pcs, config.pc_is_exact)
-    ids = binary.func_id_names
-    wrapper = next((v for v, nm in ids.items() if nm == "wrapper"), None)
+    wrapper, keep_wrappers_after = r.wrapper_ids()
     if not config.elide_wrappers:
         wrapper = None
-    keep_wrappers_after = {v for v, nm in ids.items() if nm in ("gopanic", "sigpanic", "panicwrap")}
     back = 0 if config.pc_is_exact else 1
     frames: list[list[tuple]] = [[] for _ in range(n)]
     elided: dict[int, list[tuple[int, tuple]]] = {}
