@@ -530,3 +530,30 @@ def test_textsectmap_from_moduledata(tmp_path, b):
         assert g2.table.entries.tolist() == [text_off(o) for o in offs]
         k = len(offs) // 2
         assert g2.func_for_pc(text_off(offs[k]) + 1).index == k
+
+
+def _no_shdr_targets():
+    want = {}
+    for b in ALL_TESTBINS:
+        if b.goos == "linux" and b.program == "hello" and b.nm_path and \
+                b.variant in ("default", "pie", "extpie"):
+            want[(b.version_tuple[:2] >= (1, 26), b.goarch, b.variant)] = b
+    return [want[k] for k in sorted(want)]
+
+
+@pytest.mark.parametrize("b", need(_no_shdr_targets(), "linux test binaries"),
+                         ids=lambda b: getattr(b, "id", "none"))
+def test_elf_without_section_headers(tmp_path, b):
+    """sstrip'd file (no section header table, so no symbols either): the table is
+    found by scanning the PT_LOAD segments; functions still match go tool nm."""
+    data = bytearray(b.path.read_bytes())
+    struct.pack_into("<Q", data, 0x28, 0)
+    struct.pack_into("<HHH", data, 0x3A, 0, 0, 0)
+    path = tmp_path / "sstripped"
+    path.write_bytes(bytes(data))
+    with gosym.open(str(path)) as g:
+        assert not g.container.has_symbols
+        assert "scanning PT_LOAD" in g.location.source
+        _assert_functions_match_nm(g, b)
+    r = _invoke(["funcs", str(path)])
+    assert r.exit_code == 0, r.stderr

@@ -235,3 +235,29 @@ def test_hidden_table_found_by_scanning(tmp_path, b):
         ours = list(zip(names, e[:-1], e[1:]))
     ref = [(r["name"], r["entry"], r["end"]) for r in _ref(b)["funcs"]]
     assert ours == ref
+
+
+def _strip_section_headers(data: bytes) -> bytes:
+    """What sstrip / objcopy --strip-sections leave: no section header table."""
+    buf = bytearray(data)
+    struct.pack_into("<Q", buf, 0x28, 0)  # e_shoff
+    struct.pack_into("<HHH", buf, 0x3A, 0, 0, 0)  # e_shentsize, e_shnum, e_shstrndx
+    return bytes(buf)
+
+
+@pytest.mark.parametrize("b", need([b for b in WITH_REF if b.goos == "linux"], "real ELF binaries"),
+                         **_ids)
+def test_no_section_headers(tmp_path, b):
+    """Without section headers only the segments remain: the table is found by
+    scanning them, moduledata by its pointer, and the function list is still
+    debug/gosym's (decoded from the intact file)."""
+    path = tmp_path / b.path.name
+    path.write_bytes(_strip_section_headers(b.path.read_bytes()))
+    with gosym.open(str(path)) as g:
+        assert "scanning PT_LOAD" in g.location.source
+        assert g.moduledata is not None
+        assert g.go_version == b.go_version
+        names = [n.decode("utf-8", "replace") for n in g.table.names()]
+        e = g.table.entries.tolist()
+        ours = list(zip(names, e[:-1], e[1:]))
+    assert ours == [(r["name"], r["entry"], r["end"]) for r in _ref(b)["funcs"]]

@@ -48,6 +48,16 @@ class ElfContainer(Container):
                 sections.append(Section(name=sec.name, segment="", addr=h["sh_addr"],
                                         size=h["sh_size"], offset=h["sh_offset"],
                                         file_size=0 if nobits else h["sh_size"]))
+            if not any(s.file_size for s in sections):
+                # Section headers removed (sstrip, objcopy --strip-sections): the
+                # loadable segments are all there is; the table is found by scanning.
+                for i, seg in enumerate(elf.iter_segments()):
+                    h = seg.header
+                    if h["p_type"] == "PT_LOAD" and h["p_filesz"]:
+                        sections.append(Section(name=f"PT_LOAD[{i}]", segment="",
+                                                addr=h["p_vaddr"], size=h["p_memsz"],
+                                                offset=h["p_offset"],
+                                                file_size=min(h["p_filesz"], h["p_memsz"])))
         except UnsupportedError:
             raise
         except (ELFError, ValueError, KeyError, IndexError, AssertionError, OSError) as e:
