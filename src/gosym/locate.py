@@ -20,6 +20,9 @@ from .container import Container, Section
 from .errors import FormatError, NotGoBinaryError
 from .pclntab import MAGIC_GO12, MAGIC_GO116, MAGICS, Table, parse_header, probe_magic
 
+# Real binaries hold one table (and a stray magic or two); a file with more
+# candidates than this is hostile, and validating each costs O(its nfunc).
+_MAX_CANDIDATES = 64
 _TABLE_SECTIONS = (".gopclntab", ".data.rel.ro.gopclntab", "__gopclntab")
 
 
@@ -71,6 +74,7 @@ def scan_for_table(container: Container,
     Why each candidate whose first header bytes looked right was rejected is
     appended to ``rejected`` (with its address), for the error message.
     """
+    validated = 0
     for s in container.sections:
         if not s.file_size or s.size < 64:
             continue
@@ -83,6 +87,9 @@ def scan_for_table(container: Container,
                 tries += 1
                 # Tables are pointer-aligned.
                 if (pos - s.offset) % 8 == 0 and probe_magic(container.data, pos) is not None:
+                    validated += 1
+                    if validated > _MAX_CANDIDATES:  # each costs O(nfunc): bound the work
+                        return None
                     view = container.data[pos:end]
                     addr = s.addr + (pos - s.offset)
                     why = table_problem(view)
