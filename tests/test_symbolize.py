@@ -406,3 +406,23 @@ def test_realbins_exact_pcs_against_addr2line(rb):
         inlined += len(frames) > 1
     if b.go_version_tuple and b.go_version_tuple >= (1, 12):
         assert inlined > 0
+
+
+@pytest.mark.parametrize("rb", need(REALBINS, "real binaries"), ids=lambda r: r.id if r else "none")
+def test_realbins_many_random_pcs(rb):
+    """20k random PCs inside functions: every PC resolves, and the vectorised
+    and cached-stepper lookups agree. (Regression: Go 1.27 init functions have
+    inline tree entries whose parentPc leads back to themselves.)"""
+    import random
+    b = opened(str(rb.path))
+    ents = b.table.entries.tolist()
+    rnd = random.Random(11)
+    pcs = []
+    while len(pcs) < 20000:
+        i = rnd.randrange(len(ents) - 1)
+        if ents[i + 1] - ents[i] > 1:
+            pcs.append(ents[i] + rnd.randrange(1, ents[i + 1] - ents[i]))
+    vec = S.symbolize(b, pcs, S.SymbolizeConfig(), S.Resolver(b, small_batch=0))
+    assert vec.unknown == []
+    step = S.symbolize(b, pcs[:2000], S.SymbolizeConfig(), S.Resolver(b, small_batch=1 << 40))
+    assert step.frames == vec.frames[:2000]

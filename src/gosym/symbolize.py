@@ -337,16 +337,20 @@ class Resolver:
         cur_fu = finv
         pcoff = lookup[rows] - entry[rows]
         depth = 0
+        prev_idx = np.full(len(cur), -2, np.int64)
         while len(cur):
-            if depth > _MAX_INLINE_DEPTH:
-                raise FormatError("inline tree deeper than %d levels (a cycle?)" % _MAX_INLINE_DEPTH)
             has_tree = facts["tree"][cur_fu] != 0
             idx = np.full(len(cur), -1, np.int64)
-            if bool(has_tree.any()):
+            if bool(has_tree.any()) and depth <= _MAX_INLINE_DEPTH:
                 h = np.flatnonzero(has_tree)
                 fu = cur_fu[h]
                 v = self.values.lookup(facts["inl"][fu], facts["span"][fu], pcoff[h])
                 idx[h] = np.where(v == NONE, -1, v)
+            # Some tables have entries whose parentPc leads back to the same
+            # entry (seen in package init functions of Go 1.27 binaries, at the
+            # function's entry); the runtime never unwinds through them. Stop
+            # there and report the physical function, as at a depth limit.
+            idx[idx == prev_idx] = -1
             inl = idx >= 0
             phys = ~inl
             rec_row.append(cur[phys])
@@ -358,6 +362,7 @@ class Resolver:
             if not bool(inl.any()):
                 break
             cur, cur_fu, pcoff, idx = cur[inl], cur_fu[inl], pcoff[inl], idx[inl]
+            prev_idx = idx
             fid, noff, parent = self._inline_entries(facts["tree"][cur_fu], idx)
             rec_row.append(cur)
             rec_fu.append(cur_fu)
