@@ -6,7 +6,8 @@ For every binary in $GOSYM_CACHE/realbins (``make realbins``; with
 architecture, how the function table and moduledata were found, the number of
 functions, and whether gosym's function list (name, entry, end) equals the one
 Go's debug/gosym decodes from the same file (``.gosymref.json``; test binaries:
-``go tool nm``'s text symbols at the function entries).
+every function entry is a text symbol of ``go tool nm``, of the unstripped twin
+for stripped builds).
 
 Usage: python scripts/binaries_table.py [--testbins] [--cache DIR]
 """
@@ -92,9 +93,14 @@ def main() -> int:
         rows.append(row(f"{b.package} {b.version} ({b.goos}/{b.goarch})", b.path,
                         lambda g, b=b: _compare_gosymref(g, b.gosymref_json_path)))
     if args.testbins:
-        for b in binaries.testbins():
+        bins = binaries.testbins()
+        nm_of = {(b.program, b.go_version, b.goos, b.goarch, b.variant): b.nm_path for b in bins}
+        for b in bins:
+            # -s -w keeps the code where it was: use the unstripped twin's nm.
+            twin = b.variant.removesuffix("-stripped").removesuffix("stripped") or "default"
+            nm = b.nm_path or nm_of.get((b.program, b.go_version, b.goos, b.goarch, twin))
             rows.append(row(f"testbin {b.program} go{b.go_version} {b.goos}/{b.goarch} "
-                            f"{b.variant}", b.path, lambda g, b=b: _compare_nm(g, b.nm_path)))
+                            f"{b.variant}", b.path, lambda g, nm=nm: _compare_nm(g, nm)))
     if not rows:
         print("no binaries in the cache; run `make realbins`", file=sys.stderr)
         return 1

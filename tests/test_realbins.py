@@ -261,3 +261,46 @@ def test_no_section_headers(tmp_path, b):
         e = g.table.entries.tolist()
         ours = list(zip(names, e[:-1], e[1:]))
     assert ours == [(r["name"], r["entry"], r["end"]) for r in _ref(b)["funcs"]]
+
+
+# --- stripped externally linked PIE test binaries: how things were found -------------
+
+def _stripped_with_twin():
+    from conftest import ALL_TESTBINS
+
+    out = []
+    for b in ALL_TESTBINS:
+        if b.variant.endswith("stripped") and b.program == "hello":
+            twin = next((o for o in ALL_TESTBINS if o.program == b.program and
+                         (o.go_version, o.goos, o.goarch) == (b.go_version, b.goos, b.goarch) and
+                         o.variant == (b.variant.removesuffix("-stripped")
+                                       .removesuffix("stripped") or "default")
+                         and o.nm_path), None)
+            if twin is not None:
+                out.append((b, twin))
+    return out
+
+
+@pytest.mark.parametrize("pair", need(_stripped_with_twin(), "stripped test binaries"),
+                         ids=lambda p: p[0].id if p else "none")
+def test_stripped_sources_and_text_start(pair):
+    """info of a stripped binary says how the table and moduledata were found, and
+    the text start it derives is runtime.text of the unstripped twin (go tool nm)."""
+    from binaries import parse_nm
+
+    b, twin = pair
+    nm = {name: addr for addr, _s, _t, name in parse_nm(twin.nm_path)}
+    r = CliRunner().invoke(main, ["info", "--json", str(b.path)], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    if b.goos == "linux":  # Mach-O -s keeps a few dynamic (libSystem) symbols
+        assert not d["has_symbols"]
+    src = d["pclntab"]["source"]
+    if b.variant == "extpie-stripped" and b.version_tuple < (1, 26):
+        assert src.startswith("magic") and "scanning .data.rel.ro" in src  # merged, no section
+    else:
+        assert src.startswith("section")
+    assert d["moduledata"]["source"].startswith("pointer to the table")
+    assert d["text_start"] == nm["runtime.text"]
+    assert d["moduledata"]["text"] == nm["runtime.text"]
+    assert d["moduledata"]["etext"] == nm["runtime.etext"]
