@@ -413,6 +413,26 @@ class Table:
             out.append(parts[i] if good else self._cstring(off).encode())
         return out
 
+    def name_spans(self, indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """(starts, lengths) of many names as offsets into ``data``, without making
+        Python objects; None when some name is out of range or unterminated (the
+        caller falls back to :meth:`names`, which reports the error)."""
+        nameoffs = self.column("nameoff", indices).astype(np.int64) + self._funcname_base
+        if not len(nameoffs):
+            return nameoffs, nameoffs.copy()
+        lo, hi = int(nameoffs.min()), int(nameoffs.max())
+        if lo < 0 or hi >= len(self.data):
+            return None
+        try:
+            end = self._find_nul(hi)
+        except FormatError:
+            return None
+        nuls = np.flatnonzero(self._u8[lo:end + 1] == 0) + lo
+        nxt = nuls[np.searchsorted(nuls, nameoffs)]
+        if int((nxt - nameoffs).max()) > 1 << 20:
+            return None
+        return nameoffs, nxt - nameoffs
+
     def first_values(self, table_offsets: np.ndarray) -> np.ndarray:
         """Value of the first row of many pc-value tables at once (-1 sentinel when absent).
 
@@ -435,6 +455,12 @@ class Table:
 
     def entry_file_names(self, indices: np.ndarray | None = None) -> list[bytes | None]:
         """File of each function at its entry (first pcfile row), as raw bytes."""
+        codes, names = self.entry_file_codes(indices)
+        return [names[c] for c in codes.tolist()]
+
+    def entry_file_codes(self, indices: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, list[bytes | None]]:
+        """Entry files as (codes, distinct names): function i's file is names[codes[i]]."""
         pcfile = self.column("pcfile", indices)
         filenos = self.first_values(pcfile)
         h = self.header
@@ -449,21 +475,17 @@ class Table:
             offs = self._gather_u32(np.where(ok, at, 0).astype(np.int64)).astype(np.int64)
             ok &= offs != 0xFFFFFFFF
             offs = offs + h.filetab_offset
-        cache: dict[int, bytes | None] = {}
-        out: list[bytes | None] = []
-        for good, off in zip(ok.tolist(), offs.tolist()):
-            if not good:
-                out.append(None)
-                continue
-            name = cache.get(off)
-            if name is None and off not in cache:
+        uniq, codes = np.unique(np.where(ok, offs, -1), return_inverse=True)
+        names: list[bytes | None] = []
+        for off in uniq.tolist():
+            name = None
+            if off >= 0:
                 try:
                     name = self._cstring(off).encode()
                 except FormatError:
                     name = None
-                cache[off] = name
-            out.append(name)
-        return out
+            names.append(name)
+        return codes.reshape(-1), names
 
     def file_name(self, func: Func, fileno: int) -> str | None:
         """Name of file number fileno of a function (the pcfile table's values)."""
@@ -546,6 +568,86 @@ class Table:
     def _decode_uncached(self, off: int, span: int) -> tuple[tuple[int, int], ...]:
         return pcvalue.decode_table(self.data, self._pctab_base + off, self.quantum,
                                     self.pctab_end, span)
+
+    def _uvarints(self, pos: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Decode one uvarint at each position (values, next positions); None when one
+        runs past limit or is longer than 5 bytes."""
+        u8 = self._u8
+        if len(pos) and int(pos.max()) >= limit:
+            return None
+        b = u8[pos].astype(np.int64)
+        value = b & 0x7F
+        more = b >= 0x80
+        nxt = pos + 1
+        for k in range(1, 5):
+            if not more.any():
+                return value, nxt
+            sel = np.flatnonzero(more)
+            at = pos[sel] + k
+            if int(at.max()) >= limit:
+                return None
+            bk = u8[at].astype(np.int64)
+            value[sel] |= (bk & 0x7F) << (7 * k)
+            nxt[sel] += 1
+            more[sel] = bk >= 0x80
+        if more.any():
+            return None
+        return value, nxt
+
+    def decode_many(self, offsets: np.ndarray, spans: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Decode many pc-value tables at once, a row of every table per numpy step.
+
+        ``offsets`` (non-zero) and ``spans`` as in :meth:`pcvalue_rows`. Returns
+        (row_start, row_end_offsets, row_values): table k's rows are
+        row_start[k]:row_start[k + 1], the same rows pcvalue.decode_table gives.
+        None when a table is malformed: decoding it alone reports the error.
+        """
+        limit = self.pctab_end
+        k = len(offsets)
+        pos = offsets.astype(np.int64) + self._pctab_base
+        if k and (int(pos.min()) <= 0 or int(pos.max()) >= limit):
+            return None
+        spans = spans.astype(np.int64)
+        value = np.full(k, -1, np.int64)
+        pc = np.zeros(k, np.int64)
+        active = np.arange(k)
+        tabs, pcs, values = [], [], []
+        first = True
+        while len(active):
+            got = self._uvarints(pos[active], limit)
+            if got is None:
+                return None
+            uv, p = got
+            if not first:
+                live = uv != 0
+                if not live.all():
+                    active, uv, p = active[live], uv[live], p[live]
+                    if not len(active):
+                        break
+            first = False
+            got = self._uvarints(p, limit)
+            if got is None:
+                return None
+            pcd, p = got
+            v = value[active] + np.where(uv & 1, -((uv >> 1) + 1), uv >> 1)
+            c = pc[active] + pcd * self.quantum
+            if bool(((v < -(1 << 31)) | (v >= (1 << 31)) | (c > spans[active])).any()):
+                return None
+            value[active] = v
+            pc[active] = c
+            pos[active] = p
+            tabs.append(active)
+            pcs.append(c)
+            values.append(v)
+        if not tabs:
+            return np.zeros(k + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        tab = np.concatenate(tabs)
+        order = np.argsort(tab, kind="stable")  # rows of a table stay in decode order
+        counts = np.bincount(tab, minlength=k)
+        row_start = np.zeros(k + 1, np.int64)
+        np.cumsum(counts, out=row_start[1:])
+        return row_start, np.concatenate(pcs)[order], np.concatenate(values)[order]
 
     def pcvalue_rows(self, func: Func, table_off: int) -> tuple[tuple[int, int], ...]:
         """Decoded rows (end offset, value) of one of func's pc-value tables."""

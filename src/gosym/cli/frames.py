@@ -7,7 +7,8 @@ import numpy as np
 
 from ..frames import frame_table, sp_delta_ranges
 from ..pclntab import FLAG_SPWRITE, flag_names
-from ..render import JsonArrayWriter, Output, json_bytes_str, write_csv, write_table
+from ..render import (BLOCK_ROWS, JsonArrayWriter, JsonRows, Output, interleave, json_bytes_str,
+                      json_inner, pick, write_csv, write_table)
 from . import (EXIT_FORMAT, EXIT_USAGE, arch_option, binary_argument, fail, handle_errors, main,
                open_binary, warn)
 from .funcs import match_indices
@@ -85,6 +86,10 @@ def frames(binary_path: str, arch: str | None, pattern: str | None, sort_key: st
     if top is not None:
         order = order[:top]
     nosplit = nosplit_mask(b, idx[order])
+    if as_json and ft.ranges is not None:
+        _json_fast(out, ft, order, names, nosplit, pcs)
+        out.flush()
+        return
     entries = ft.entries[order].tolist()
     ends = ft.ends[order].tolist()
     maxd = ft.max_sp_delta[order].tolist()
@@ -95,8 +100,20 @@ def frames(binary_path: str, arch: str | None, pattern: str | None, sort_key: st
     ns = nosplit.tolist() if nosplit is not None else [None] * len(order)
     sel_names = [names[i] for i in order.tolist()]
 
-    def ranges(k: int):
-        return sp_delta_ranges(b, int(idx[order[k]]), entries[k], pcsp[k], ends[k] - entries[k])
+    r = ft.ranges
+    if r is not None:
+        first = r.first[order].tolist()
+        count = r.count[order].tolist()
+
+        def ranges(k: int):
+            e, f = entries[k], first[k]
+            return [(e + s, e + x, v) for s, x, v in zip(r.start[f:f + count[k]].tolist(),
+                                                         r.end[f:f + count[k]].tolist(),
+                                                         r.value[f:f + count[k]].tolist())]
+    else:
+        def ranges(k: int):
+            return sp_delta_ranges(b, int(idx[order[k]]), entries[k], pcsp[k],
+                                   ends[k] - entries[k])
 
     if as_json:
         flag_json = {}
@@ -147,6 +164,59 @@ def frames(binary_path: str, arch: str | None, pattern: str | None, sort_key: st
                 for s, e, v in ranges(k):
                     out.write(f"    {s:#x}-{e:#x}  sp_delta={v}\n".encode())
     out.flush()
+
+
+def _json_fast(out: Output, ft, order: np.ndarray, names: list[bytes],
+               nosplit: np.ndarray | None, pcs: bool) -> None:
+    """The JSON output a block of functions per ``bytes %`` (same bytes as the loop)."""
+    n = len(order)
+    flag_values = ft.flags[order]
+    uflags, flag_codes = np.unique(flag_values, return_inverse=True)
+    flag_json = [("[" + ", ".join(f'"{x}"' for x in flag_names(f)) + "]").encode()
+                 for f in uflags.tolist()]
+    flag_codes = flag_codes.reshape(-1)
+    entries = ft.entries[order].astype(np.int64)
+    ends = ft.ends[order].astype(np.int64)
+    fsz = ft.frame_size[order]
+    maxd = ft.max_sp_delta[order]
+    args = ft.args[order]
+    sel_names = json_inner(pick(names, order))
+    head = (b',\n{"name": "%s", "entry": %d, "end": %d, "frame_size": %d, "max_sp_delta": %d, '
+            b'"args": %d, "flags": %s, "nosplit": ' + (b"null" if nosplit is None else b"%s"))
+    r = ft.ranges
+    if pcs:
+        first = r.first[order]
+        count = r.count[order]
+        triple = b"[%d, %d, %d]"
+        by_count: dict[int, bytes] = {}
+    with JsonRows(out) as rows:
+        for a in range(0, n, BLOCK_ROWS):
+            e = min(n, a + BLOCK_ROWS)
+            cols = [sel_names[a:e], entries[a:e].tolist(), ends[a:e].tolist(),
+                    fsz[a:e].tolist(), maxd[a:e].tolist(), args[a:e].tolist(),
+                    pick(flag_json, flag_codes[a:e])]
+            if nosplit is not None:
+                cols.append([b"true" if x else b"false" for x in nosplit[a:e].tolist()])
+            if not pcs:
+                rows.add_block((head + b"}") * (e - a) % interleave(cols), e - a)
+                continue
+            # The sp_deltas lists of the block, one % over all their numbers, split
+            # at NULs into one piece per function.
+            c = count[a:e]
+            for x in np.unique(c).tolist():
+                if x not in by_count:
+                    by_count[x] = b", ".join([triple] * x)
+            total = int(c.sum())
+            rel = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(c) - c, c)
+            at = np.repeat(first[a:e], c) + rel
+            base = np.repeat(entries[a:e], c)
+            nums = np.empty((total, 3), np.int64)
+            nums[:, 0] = base + r.start[at]
+            nums[:, 1] = base + r.end[at]
+            nums[:, 2] = r.value[at]
+            fmt = b"\0".join(map(by_count.__getitem__, c.tolist()))
+            cols.append((fmt % tuple(nums.reshape(-1).tolist())).split(b"\0"))
+            rows.add_block((head + b', "sp_deltas": [%s]}') * (e - a) % interleave(cols), e - a)
 
 
 def _frames_at(b, pcs: list[int], out: Output, as_json: bool, as_csv: bool) -> None:
