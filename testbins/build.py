@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -270,6 +271,61 @@ def build_cell(cell: Cell) -> Result:
     return Result(cell, "built" if did else "cached", "", time.monotonic() - t0, notes)
 
 
+FAT_MAGIC = 0xCAFEBABE
+FAT_ARCHES = [("amd64", 12), ("arm64", 14)]  # (goarch, log2 alignment) as lipo does
+
+
+def fat_dir(version: str) -> Path:
+    return toolchains.cache_dir() / "fatbins" / version
+
+
+def make_fat(version: str, prog: str) -> bool:
+    """Join the darwin default builds of prog into a universal (fat) Mach-O
+    at $GOSYM_CACHE/fatbins/<ver>/<prog>. Go cannot produce these itself;
+    the layout is what lipo writes. Returns True if it was (re)written."""
+    slices = []
+    for goarch, align in FAT_ARCHES:
+        thin = out_root() / version / f"darwin-{goarch}-default" / prog
+        if not thin.is_file():
+            return False
+        slices.append((goarch, align, thin, thin.read_bytes()))
+    h = hashlib.sha256()
+    for _, _, _, data in slices:
+        h.update(hashlib.sha256(data).digest())
+    key = h.hexdigest()
+    d = fat_dir(version)
+    meta_path = d / (prog + ".meta.json")
+    try:
+        if json.loads(meta_path.read_text()).get("input_sha256") == key and (d / prog).is_file():
+            return False
+    except (OSError, ValueError):
+        pass
+    d.mkdir(parents=True, exist_ok=True)
+    header = bytearray(struct.pack(">II", FAT_MAGIC, len(slices)))
+    body = bytearray()
+    offset = 8 + 20 * len(slices)
+    entries = []
+    for goarch, align, thin, data in slices:
+        offset = (offset + (1 << align) - 1) & ~((1 << align) - 1)
+        cputype, cpusubtype = struct.unpack_from("<II", data, 4)
+        header += struct.pack(">IIIII", cputype, cpusubtype, offset, len(data), align)
+        entries.append({"goarch": goarch, "offset": offset, "size": len(data),
+                        "thin": str(thin.relative_to(out_root()))})
+        offset += len(data)
+    out = bytearray(offset)
+    out[:len(header)] = header
+    for e, (_, _, _, data) in zip(entries, slices):
+        out[e["offset"]:e["offset"] + e["size"]] = data
+    tmp = d / (prog + ".tmp")
+    tmp.write_bytes(out)
+    tmp.chmod(0o755)
+    tmp.replace(d / prog)
+    meta = {"program": prog, "go_version": "go" + version, "goos": "darwin",
+            "goarch": "fat", "slices": entries, "input_sha256": key}
+    atomic_write(meta_path, json.dumps(meta, indent=1) + "\n")
+    return True
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-j", type=int, default=os.cpu_count() or 2, help="parallel cells")
@@ -317,6 +373,13 @@ def main(argv: list[str]) -> int:
                 if args.verbose:
                     print(f"build:   note: {n}", flush=True)
 
+    # Universal Mach-O files from the two darwin default builds.
+    nfat = 0
+    if "darwin/amd64" in targets and "darwin/arm64" in targets and "default" in variants:
+        for v in versions:
+            for prog in programs:
+                nfat += make_fat(v, prog)
+
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -327,7 +390,8 @@ def main(argv: list[str]) -> int:
         opt_txt = " (optional: " + ", ".join(f"{r.cell.version}/{r.cell.variant}" for r in optional) + ")"
     print(f"testbins: {len(cells)} cells x {len(programs)} programs in {time.monotonic() - t0:.1f}s: "
           f"{counts.get('built', 0)} built, {counts.get('cached', 0)} cached, "
-          f"{len(fatal)} failed, {len(optional)} optional failed{opt_txt} -> {out_root()}")
+          f"{len(fatal)} failed, {len(optional)} optional failed{opt_txt}, {nfat} fat written "
+          f"-> {out_root()}")
     return 1 if fatal else 0
 
 

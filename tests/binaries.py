@@ -5,6 +5,7 @@ GOSYM_CACHE environment variable, default ~/.cache/gosym):
 
   testbins/<gover>/<goos>-<goarch>-<variant>/<prog>[.nm|.run.json|.S.txt|.meta.json]
   realbins/<name>/<bin>[.gosymref.json|.meta.json]
+  fatbins/<gover>/<prog>[.meta.json]   universal Mach-O of the darwin default builds
 
 See testbins/README.md for how they are made.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "TestBin", "RealBin", "cache_dir", "testbins", "realbins",
+    "TestBin", "RealBin", "FatBin", "cache_dir", "testbins", "realbins", "fatbins",
     "parse_nm", "parse_asm_locals", "load_json",
 ]
 
@@ -131,6 +132,40 @@ def realbins() -> list[RealBin]:
             gosymref_json_path=_opt(binpath.with_name(binpath.name + ".gosymref.json")),
             go_version=meta.get("go_version"),
         ))
+    return out
+
+
+@dataclass(frozen=True)
+class FatBin:
+    """A universal Mach-O joining darwin/amd64 and darwin/arm64 default builds."""
+
+    path: Path
+    program: str
+    go_version: str  # e.g. "1.27.3"
+    # (goarch, offset, size, thin binary path) per slice, in file order; the
+    # thin binary has the .nm (and .S.txt) to compare with.
+    slices: tuple[tuple[str, int, int, Path], ...]
+
+    @property
+    def id(self) -> str:
+        return f"go{self.go_version}-darwin-fat-{self.program}"
+
+
+def fatbins(program: str | None = None) -> list[FatBin]:
+    out: list[FatBin] = []
+    for meta_path in sorted((cache_dir() / "fatbins").glob("*/*.meta.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue
+        prog = meta["program"]
+        binpath = meta_path.with_name(prog)
+        if (program is not None and prog != program) or not binpath.is_file():
+            continue
+        slices = tuple((s["goarch"], s["offset"], s["size"], cache_dir() / "testbins" / s["thin"])
+                       for s in meta["slices"])
+        out.append(FatBin(binpath, prog, meta["go_version"].removeprefix("go"), slices))
+    out.sort(key=lambda b: (tuple(int(x) for x in b.go_version.split(".")), b.program))
     return out
 
 

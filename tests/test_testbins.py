@@ -123,3 +123,13 @@ def test_realbin_reference(r):
     names = [f["name"] for f in d["funcs"]]
     assert len(names) > 1000 and "main.main" in names
     assert all(f["entry"] < f["end"] for f in d["funcs"][:-1])
+
+
+@pytest.mark.skipif(not B.fatbins(), reason="no fat binaries: run `make testbins`")
+@pytest.mark.parametrize("f", B.fatbins(), ids=lambda f: f.id)
+def test_fatbin_slices(f):
+    data = f.path.read_bytes()
+    assert data[:4] == b"\xca\xfe\xba\xbe"
+    assert [s[0] for s in f.slices] == ["amd64", "arm64"]
+    for goarch, off, size, thin in f.slices:
+        assert data[off:off + size] == thin.read_bytes()
