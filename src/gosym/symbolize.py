@@ -112,37 +112,80 @@ class PcValueLookup:
         self.table = table
         self.small_batch = small_batch
 
+    def prepare(self, offs: np.ndarray, spans: np.ndarray, queries: int | None = None):
+        """Decode the distinct tables among offs once; the result's
+        ``lookup(offs, pcoffs)`` answers queries on any of them."""
+        present = offs != 0
+        offs_p = offs[present].astype(np.int64)
+        uniq = np.unique(offs_p)
+        queries = len(offs_p) if queries is None else queries
+        if len(uniq) <= self.small_batch and queries <= 8 * self.small_batch:
+            span_of: dict[int, int] = {}
+            for o, sp in zip(offs_p.tolist(), spans[present].tolist()):
+                if sp > span_of.get(o, -1):
+                    span_of[o] = sp
+            return _StepperSet(self.table, span_of)
+        ptr, ends, values = decode_tables(self.table, uniq)
+        return _VectorSet(uniq, ptr, ends, values)
+
     def lookup(self, offs: np.ndarray, spans: np.ndarray, pcoffs: np.ndarray) -> np.ndarray:
         """Values (int64) at pcoffs; NONE where the table is absent or ends earlier."""
-        n = len(offs)
-        out = np.full(n, NONE, np.int64)
-        present = offs != 0
-        if not bool(present.any()):
+        return self.prepare(offs, spans).lookup(offs, pcoffs)
+
+
+class _StepperSet:
+    """Few tables: the Python stepper, cached per table by Table.pcvalue_rows."""
+
+    def __init__(self, table: Table, span_of: dict[int, int]) -> None:
+        self.table = table
+        self.span_of = span_of
+
+    def lookup(self, offs: np.ndarray, pcoffs: np.ndarray) -> np.ndarray:
+        out = np.full(len(offs), NONE, np.int64)
+        sel = np.flatnonzero(offs != 0)
+        if not len(sel):
             return out
-        sel = np.flatnonzero(present)
-        offs_p = offs[sel].astype(np.int64)
-        uniq, inv = np.unique(offs_p, return_inverse=True)
-        if len(uniq) <= self.small_batch and len(sel) <= 8 * self.small_batch:
-            t = self.table
-            span_of = {}
-            for o, s in zip(offs_p.tolist(), spans[sel].tolist()):
-                if s > span_of.get(o, -1):
-                    span_of[o] = s
-            rows_of = {o: t._decode(o, span_of[o]) for o in uniq.tolist()}
-            vals = [pcvalue.value_at(rows_of[o], p)
-                    for o, p in zip(offs_p.tolist(), pcoffs[sel].tolist())]
-            out[sel] = np.array([NONE if v is None else v for v in vals], np.int64)
-            return out
-        ptr, ends, values = decode_tables(self.table, uniq)
-        # Rows of table k are ends[ptr[k]:ptr[k+1]], increasing: one global
-        # searchsorted over (k, end) keys answers every query.
+        t = self.table
+        rows_of = {}
+        vals = []
+        for o, p in zip(offs[sel].tolist(), pcoffs[sel].tolist()):
+            rows = rows_of.get(o)
+            if rows is None:
+                rows = rows_of[o] = t._decode(o, self.span_of[o])
+            v = pcvalue.value_at(rows, p)
+            vals.append(NONE if v is None else v)
+        out[sel] = np.array(vals, np.int64)
+        return out
+
+
+class _VectorSet:
+    """Many tables decoded at once, in CSR form; queries by one searchsorted."""
+
+    def __init__(self, uniq: np.ndarray, ptr: np.ndarray, ends: np.ndarray,
+                 values: np.ndarray) -> None:
+        self.uniq = uniq
+        self.ptr = ptr
+        # Rows of table k are ends[ptr[k]:ptr[k+1]], increasing: (k, end) keys
+        # are sorted over all tables.
         rowtab = np.repeat(np.arange(len(uniq), dtype=np.int64), np.diff(ptr))
-        keys = (rowtab << 33) + ends
-        q = (inv.astype(np.int64) << 33) + pcoffs[sel].astype(np.int64)
-        i = np.searchsorted(keys, q, side="right")
-        ok = i < ptr[inv + 1]
+        self.keys = (rowtab << 33) + ends
+        self.values = values
+
+    def lookup(self, offs: np.ndarray, pcoffs: np.ndarray) -> np.ndarray:
+        out = np.full(len(offs), NONE, np.int64)
+        sel = np.flatnonzero(offs != 0)
+        if not len(sel):
+            return out
+        k = np.searchsorted(self.uniq, offs[sel].astype(np.int64))
+        q = (k << 33) + pcoffs[sel].astype(np.int64)
+        # searchsorted walks sorted needles much faster (each search starts
+        # where the previous one ended)
+        order = np.argsort(q, kind="stable")
+        i = np.empty(len(q), np.int64)
+        i[order] = np.searchsorted(self.keys, q[order], side="right")
+        ok = i < self.ptr[k + 1]
         res = np.full(len(sel), NONE, np.int64)
-        res[ok] = values[i[ok]]
+        res[ok] = self.values[i[ok]]
         out[sel] = res
         return out
 
@@ -150,8 +193,9 @@ class PcValueLookup:
 def decode_tables(table: Table, offsets: np.ndarray):
     """Decode many pc-value tables with numpy: (ptr, ends, values) in CSR form.
 
-    Each table is read from a byte window; a table whose end marker is not in its
-    window is retried with a window 8 times wider.
+    Each table is read from a byte window (at most up to the next requested
+    table); a table whose end marker is not in its window is retried with a
+    window 8 times wider. ``offsets`` must be sorted and distinct.
     """
     u8 = table._u8
     starts = offsets.astype(np.int64) + table._pctab_base
@@ -159,7 +203,13 @@ def decode_tables(table: Table, offsets: np.ndarray):
     if bool(np.any((starts <= 0) | (starts >= len(u8)))):
         bad = int(starts[(starts <= 0) | (starts >= len(u8))][0])
         raise FormatError("pc-value table offset out of range", bad)
-    windows = np.full(k, 64, np.int64)
+    # Tables are laid out one after another without overlap, so the next
+    # requested table's start bounds each table's end: with many tables the
+    # first window is usually exact. Elsewhere start small and widen.
+    gaps = np.empty(k, np.int64)
+    gaps[:-1] = np.diff(starts)  # offsets are sorted and distinct (np.unique)
+    gaps[-1:] = len(u8) - starts[-1:]
+    windows = np.minimum(np.maximum(gaps, 1), 128)
     pending = np.arange(k)
     got_tab, got_ends, got_vals = [], [], []
     limit = len(u8)
@@ -180,7 +230,9 @@ def decode_tables(table: Table, offsets: np.ndarray):
             if bool(exhausted.any()):
                 raise FormatError("pc-value table runs past the end of the table data",
                                   int(starts[failed[exhausted][0]]))
-            windows[failed] *= 8
+            windows[failed] = np.where(windows[failed] < gaps[failed],
+                                       np.minimum(windows[failed] * 8, gaps[failed]),
+                                       windows[failed] * 8)
         pending = np.concatenate([later, failed])
     tab = np.concatenate(got_tab) if got_tab else np.zeros(0, np.int64)
     ends = np.concatenate(got_ends) if got_ends else np.zeros(0, np.int64)
@@ -193,28 +245,42 @@ def decode_tables(table: Table, offsets: np.ndarray):
 
 
 def _decode_round(u8: np.ndarray, starts: np.ndarray, lens: np.ndarray, quantum: int):
-    """One vectorised pass: (ok per table, row table ids, row ends, row values)."""
+    """One vectorised pass: (ok per table, row table ids, row ends, row values).
+
+    Per byte only the varint boundaries are computed; values are assembled per
+    varint (most are one byte; at most 5 in a valid table).
+    """
     k = len(starts)
     seg_off = np.zeros(k + 1, np.int64)
     seg_off[1:] = np.cumsum(lens)
     total = int(seg_off[-1])
-    seg = np.repeat(np.arange(k, dtype=np.int64), lens)
-    pos = np.arange(total, dtype=np.int64) - seg_off[seg] + starts[seg]
+    pos = np.repeat(starts - seg_off[:-1], lens) + np.arange(total, dtype=np.int64)
     b = u8[pos]
-    is_end = b < 0x80
+    del pos
     is_start = np.empty(total, bool)
     is_start[0] = True
-    is_start[1:] = is_end[:-1]
+    np.less(b[:-1], 0x80, out=is_start[1:])
     is_start[seg_off[:-1]] = True
     vstart = np.flatnonzero(is_start)
-    vid = np.cumsum(is_start) - 1
-    shift = np.minimum(np.arange(total, dtype=np.int64) - vstart[vid], 4) * 7
-    val = np.add.reduceat((b & 0x7F).astype(np.int64) << shift, vstart)
-    vlen = np.diff(np.append(vstart, total))
-    complete = is_end[vstart + vlen - 1] & (vlen <= 5)
-    vseg = seg[vstart]
+    del is_start
+    vend = np.empty(len(vstart), np.int64)  # exclusive
+    vend[:-1] = vstart[1:]
+    vend[-1:] = total
+    vlen = vend - vstart
+    complete = (b[vend - 1] < 0x80) & (vlen <= 5)
+    val = (b[vstart] & 0x7F).astype(np.int64)
+    for i in range(1, 5):
+        more = np.flatnonzero(vlen > i)
+        if not len(more):
+            break
+        val[more] |= (b[vstart[more] + i] & 0x7F).astype(np.int64) << (7 * i)
+    # varints per table (every window has at least one byte, so one varint)
+    nv_seg = np.add.reduceat(np.ones(len(vstart), np.int64),
+                             np.searchsorted(vstart, seg_off[:-1]))
+    vseg = np.repeat(np.arange(k, dtype=np.int64), nv_seg)
     nv = len(vstart)
-    first_v = np.searchsorted(vseg, np.arange(k))
+    first_v = np.zeros(k, np.int64)
+    first_v[1:] = np.cumsum(nv_seg)[:-1]
     j = np.arange(nv, dtype=np.int64) - first_v[vseg]
     # The table ends at a zero value delta on any pair after the first.
     term = (j >= 2) & ((j & 1) == 0) & (val == 0)
@@ -236,7 +302,10 @@ def _decode_round(u8: np.ndarray, starts: np.ndarray, lens: np.ndarray, quantum:
     pd = val[odd] * quantum
     rowseg = vseg[even]
     zig = np.where(vd & 1, -((vd >> 1) + 1), vd >> 1)
-    first_row = np.searchsorted(rowseg, rowseg, side="left")
+    nrow = np.bincount(rowseg, minlength=k)
+    seg_first_row = np.zeros(k, np.int64)
+    seg_first_row[1:] = np.cumsum(nrow)[:-1]
+    first_row = seg_first_row[rowseg]
     cz = np.cumsum(zig)
     cp = np.cumsum(pd)
     values = cz - (cz[first_row] - zig[first_row]) - 1
@@ -338,13 +407,16 @@ class Resolver:
         pcoff = lookup[rows] - entry[rows]
         depth = 0
         prev_idx = np.full(len(cur), -2, np.int64)
+        # Every level queries the same InlTreeIndex tables: decode them once.
+        with_tree = np.flatnonzero(facts["tree"] != 0)
+        inl_set = self.values.prepare(facts["inl"][with_tree], facts["span"][with_tree],
+                                      len(rows)) if len(with_tree) else None
         while len(cur):
             has_tree = facts["tree"][cur_fu] != 0
             idx = np.full(len(cur), -1, np.int64)
             if bool(has_tree.any()) and depth <= _MAX_INLINE_DEPTH:
                 h = np.flatnonzero(has_tree)
-                fu = cur_fu[h]
-                v = self.values.lookup(facts["inl"][fu], facts["span"][fu], pcoff[h])
+                v = inl_set.lookup(facts["inl"][cur_fu[h]], pcoff[h])
                 idx[h] = np.where(v == NONE, -1, v)
             # Some tables have entries whose parentPc leads back to the same
             # entry (seen in package init functions of Go 1.27 binaries, at the
@@ -482,8 +554,10 @@ class Resolver:
     def _file_lines(self, facts, r_fu: np.ndarray, r_pcoff: np.ndarray):
         t = self.t
         span = facts["span"][r_fu]
-        filenos = self.values.lookup(facts["pcfile"][r_fu], span, r_pcoff)
-        lines = self.values.lookup(facts["pcln"][r_fu], span, r_pcoff)
+        pcfile, pcln = facts["pcfile"][r_fu], facts["pcln"][r_fu]
+        both = self.values.prepare(np.concatenate([pcfile, pcln]), np.concatenate([span, span]))
+        filenos = both.lookup(pcfile, r_pcoff)
+        lines = both.lookup(pcln, r_pcoff)
         h = t.header
         files: list[str | None]
         if h.magic == MAGIC_GO12 or facts["cu"] is None:
