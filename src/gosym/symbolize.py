@@ -70,7 +70,7 @@ NONE = np.iinfo(np.int64).min  # "no value" in lookup results
 UNKNOWN_FUNCTION = "?"
 _MAX_INLINE_DEPTH = 256  # guards corrupt inline trees against cycles
 _SMALL_BATCH = 48  # distinct tables below which the Python stepper is faster
-_BATCH_BYTES = 1 << 22  # bytes decoded per vectorised round (bounds memory)
+_BATCH_BYTES = 1 << 20  # bytes decoded per vectorised round (bounds memory)
 
 
 @dataclass(frozen=True, slots=True)
