@@ -16,24 +16,34 @@ elision), so the comparison is conservative.
 Default binary: $GOSYM_CACHE/big/awsbig when it exists (~300 MB, ~400k
 functions), else the largest linux/amd64 test binary. --binary PATH picks another.
 
-Measured 2026-11-21 on the 4 MB Go 1.27 linux/amd64 PIE callers test binary
-(2 shared cores under heavy load from parallel builds, load average ~15, so
-wall times are inflated; CPU = user+sys of the process; best of 3):
+Measured 2026-11-21, 2 shared cores (load average 5-10 from parallel builds,
+so single runs vary by ~30%), best of 3; CPU = user+sys of the process;
+ratios are gosym / addr2line:
 
-      N   wall gosym / a2l        CPU gosym / a2l       peak RSS gosym / a2l
-   1000   0.524 s / 0.010 s       0.219 s / 0.006 s     53 MB / 26 MB (2.0x)
-  10000   1.057 s / 0.048 s       0.325 s / 0.013 s     85 MB / 34 MB (2.5x)
- 100000   1.371 s / 0.178 s (7.7x) 0.534 s / 0.083 s (6.4x) 132 MB / 60 MB (2.2x)
+319 MB awsbig (Go 1.24, 410k functions), the default when present:
+      N   wall gosym / a2l           CPU gosym / a2l           peak RSS gosym / a2l
+   1000   0.45 s / 0.56 s (0.80x)    0.21 s / 0.28 s (0.76x)   138 MB / 407 MB (0.34x)
+  10000   0.60 s / 0.68 s (0.88x)    0.28 s / 0.32 s (0.87x)   176 MB / 412 MB (0.43x)
+ 100000   0.89 s / 0.79 s (1.13x)    0.79 s / 0.49 s (1.62x)   286 MB / 400 MB (0.72x)
 
-In-process symbolize() (no start-up): 24 µs/PC at 1k, 9.8 µs/PC at 10k,
-2.5 µs/PC at 100k with the vectorised decoder; the cached Python stepper
-alone needs 31 / 12 / 4.5 µs/PC (and wins below ~100 PCs, where the default
-uses it). The rest of gosym's time is process start-up: importing numpy,
-pyelftools and click costs ~0.15-0.2 s of CPU before the first PC, which is
-why small lists are far from addr2line's 10 ms.
+52 MB go-task 3.54 (Go 1.27, 61k functions):
+   1000   0.31 s / 0.05 s (5.8x)     0.22 s / 0.03 s (6.5x)    65 MB / 67 MB (0.97x)
+  10000   0.41 s / 0.08 s (5.3x)     0.29 s / 0.05 s (5.8x)    122 MB / 58 MB (2.1x)
+ 100000   1.19 s / 0.29 s (4.1x)     0.80 s / 0.19 s (4.2x)    289 MB / 80 MB (3.6x)
 
-The ~300 MB $GOSYM_CACHE/big/awsbig was not built yet when these were taken;
-run this script again with it present (it is the default then).
+4 MB callers test binary (Go 1.27 PIE, 2.7k functions):
+   1000   0.37 s / 0.012 s (32x)     0.24 s / 0.006 s (40x)    50 MB / 26 MB (1.9x)
+  10000   0.64 s / 0.032 s (20x)     0.29 s / 0.015 s (19x)    66 MB / 28 MB (2.4x)
+ 100000   1.08 s / 0.17 s (6.4x)     0.51 s / 0.08 s (6.5x)    131 MB / 34 MB (3.9x)
+
+In-process symbolize() on awsbig (no start-up): 15 µs/PC at 1k, 7.3 µs/PC at
+10k, 5.1 µs/PC at 100k with the default (vectorised for many tables); the
+cached Python stepper alone needs 25 / 10 / 9.9 µs/PC, and the straightforward
+decoder ~110 µs/PC. What remains of a small run is process start-up: importing
+numpy, pyelftools and click costs ~0.2 s of CPU before the first PC, which is
+why small binaries and short lists stay far from addr2line, whose own start-up
+grows with the binary (it loads the whole symbol table: 0.3 s and 400 MB on
+awsbig).
 """
 
 from __future__ import annotations

@@ -47,11 +47,12 @@ stage works on all PCs at once:
    consumption, wrapper elision).
 
 So few PCs decode only the tables they touch (lazy), and many PCs decode each
-needed table once, vectorised. Measured in-process on a 4 MB binary: 1 PC
-0.2-0.5 ms; 1k PCs 22 ms; 100k PCs 0.25 s (2.5 µs/PC, against ~4.5 µs/PC
-with the cached Python stepper alone and ~110 µs/PC for the straightforward
-decoder). The rest of a CLI run is Python start-up; the comparison with
-``go tool addr2line`` is in benchmarks/bench_symbolize.py's docstring.
+needed table once, vectorised. Measured in-process on the 319 MB, 410k-function
+awsbig benchmark binary: 15 µs/PC at 1k PCs, 5.1 µs/PC at 100k (the cached
+Python stepper alone: 25 and 9.9 µs/PC; the straightforward decoder ~110). As a
+command that is 0.80x `go tool addr2line`'s wall time at 1k PCs and 1.13x at
+100k, with less memory; on small binaries Python's start-up (~0.2 s)
+dominates. Details in benchmarks/bench_symbolize.py.
 """
 
 from __future__ import annotations
