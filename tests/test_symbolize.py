@@ -426,3 +426,39 @@ def test_realbins_many_random_pcs(rb):
     assert vec.unknown == []
     step = S.symbolize(b, pcs[:2000], S.SymbolizeConfig(), S.Resolver(b, small_batch=1 << 40))
     assert step.frames == vec.frames[:2000]
+
+
+@pytest.mark.parametrize("tb", need([t for t in RUNS if t.variant in ("default", "pie")],
+                                    "callers binaries"), ids=lambda t: t.id if t else "none")
+def test_exact_pcs(tb):
+    """runtime.Frame.PC values (what pprof's debug=1 output prints: the return
+    address minus one) with pc_is_exact give the same frames; the virtual PCs
+    of inlined callers are recognised in that form too."""
+    b = opened(str(tb.path))
+    run = load_json(tb.run_json_path)
+    slide = slide_of(tb, b, run)
+    for sample in run["samples"]:
+        exact = [pc - 1 if pc > f["entry"] else pc
+                 for pc, f in zip(sample["pcs"], sample["frames"])]
+        res = S.symbolize(b, exact, S.SymbolizeConfig(slide=slide, pc_is_exact=True))
+        assert got(res.iter_frames()) == expected(sample), sample["name"]
+        assert [f.pc for f in res.iter_frames()] == exact
+
+
+def test_cli_no_inline_one_frame_per_pc():
+    tb, run = _cli_case()
+    b = opened(str(tb.path))
+    slide = slide_of(tb, b, run)
+    sample = next(s for s in run["samples"] if s["name"] == "inlined")
+    r = _runner().invoke(main, ["symbolize", "--json", "--no-inline", "--slide", str(slide),
+                                str(tb.path)] + [hex(p) for p in sample["pcs"]])
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [len(o["frames"]) for o in doc] == [1] * len(sample["pcs"])
+    # each is the physical function of the runtime's frame chain it belongs to,
+    # at the line the runtime reports for that physical frame
+    phys = {(f["function"], f["entry"]): (f["file"], f["line"]) for f in sample["frames"]}
+    for o in doc:
+        f = o["frames"][0]
+        assert not f["inlined"]
+        assert phys[(f["function"], f["entry"])] == (f["file"], f["line"])
