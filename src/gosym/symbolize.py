@@ -65,7 +65,7 @@ import numpy as np
 
 from . import pcvalue
 from .errors import FormatError
-from .pclntab import FUNCDATA_INL_TREE, MAGIC_GO12, Table, func_name_for_print
+from .pclntab import MAGIC_GO12, Table, func_name_for_print
 
 NONE = np.iinfo(np.int64).min  # "no value" in lookup results
 UNKNOWN_FUNCTION = "?"
@@ -488,7 +488,7 @@ class Resolver:
         if bool(hasfd.any()):
             if L.funcdata_is_offset:
                 off = t._gather_u32(rec[hasfd] + L.func_size + 4 * npcdata[hasfd]
-                                    + 4 * FUNCDATA_INL_TREE).astype(np.int64)
+                                    + 4 * funcdata_k).astype(np.int64)
                 present = off != 0xFFFFFFFF
                 if bool(present.any()):
                     md = self.b.moduledata
