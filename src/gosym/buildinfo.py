@@ -93,10 +93,28 @@ def read_buildinfo(container: Container) -> BuildInfo:
         info = _decode_buildinfo(container, offset, source)
         if info is not None:
             return info
-    m = _VERSION_RE.search(container.buf)
-    if m:
-        return BuildInfo(m.group(0).decode(), "go1.x string found in the file")
+    version = _most_common_version(container.buf)
+    if version:
+        return BuildInfo(version, "go1.x string found in the file")
     return BuildInfo(None, "not found")
+
+
+def _most_common_version(buf, limit: int = 2000) -> str | None:
+    """The most frequent full go1.N.M string (runtime.buildVersion and its copies).
+
+    Libraries mention other versions in messages ("requires go1.18"), so the
+    first match is not reliable; a release string with a patch number wins.
+    """
+    counts: dict[bytes, int] = {}
+    for i, m in enumerate(_VERSION_RE.finditer(buf)):
+        if i >= limit:
+            break
+        counts[m.group(0)] = counts.get(m.group(0), 0) + 1
+    if not counts:
+        return None
+    full = {v: n for v, n in counts.items() if v.count(b".") == 2}
+    pool = full or counts
+    return max(pool, key=lambda v: (pool[v], v)).decode()
 
 
 def _decode_buildinfo(container: Container, offset: int, source: str) -> BuildInfo | None:
