@@ -163,15 +163,13 @@ class _Amd64(_Arch):
     def decode(self, code, entry: int):
         """Lists (addrs, sizes, mnemonics, operands); a None mnemonic marks bytes
         capstone can't decode (the rest of the function then is not decoded)."""
-        addrs, sizes, mns, ops = [], [], [], []
-        pos = 0
+        decoded = list(self.cs.disasm_lite(code, entry))
+        if decoded:
+            addrs, sizes, mns, ops = (list(x) for x in zip(*decoded))
+        else:
+            addrs, sizes, mns, ops = [], [], [], []
         n = len(code)
-        for a, s, m, o in self.cs.disasm_lite(code, entry):
-            addrs.append(a)
-            sizes.append(s)
-            mns.append(m)
-            ops.append(o)
-            pos += s
+        pos = addrs[-1] - entry + sizes[-1] if addrs else 0
         if pos < n:
             addrs.append(entry + pos)
             sizes.append(n - pos)
@@ -459,7 +457,8 @@ class _Flow:
     kinds: list
     args: list
     asm: bool = False
-    dead: set = field(default_factory=set)
+    dead: set = field(default_factory=set)  # NOPs reached only as padding after calls
+    conflicts: list = field(default_factory=list)  # (pc, delta, other delta)
 
     def resolve(self, i: int, reg: str, depth: int = 0):
         """The value reg holds just before instruction i, by a backward scan of
@@ -506,7 +505,6 @@ class Checker:
         self.config = config
         self.table = b.table
         self.arch = _arch_for(b, morestack_entries(b))
-        self._names = None
 
     def check(self, index: int, name: str | None = None) -> FuncCheck:
         t = self.table
@@ -559,7 +557,6 @@ class Checker:
         index_of = {a: i for i, a in enumerate(addrs)}
         end = addrs[-1] + r.sizes[-1] if addrs else entry
         dead = r.dead
-        self._conflicts = []
         current = [(0, 0, False)]
         pending: list[tuple[int, int]] = []  # fall-throughs after calls
         seeded = False
@@ -572,7 +569,7 @@ class Checker:
                     cur = delta[i]
                     if cur is not None:
                         if cur != d and not weak:
-                            self._conflicts.append((addrs[i], cur, d))
+                            r.conflicts.append((addrs[i], cur, d))
                         break
                     delta[i] = d
                     k = kinds[i]
@@ -580,9 +577,12 @@ class Checker:
                         # A NOP ends a block that never continues (the compiler
                         # pads after calls that don't return, and dead ends):
                         # what follows it may be the morestack block.
-                        weak = mns[i].startswith("nop")
-                        if weak:
-                            dead.add(i)  # only reached as padding: the table may say anything
+                        if mns[i].startswith("nop"):
+                            if weak:
+                                dead.add(i)  # only reached as padding: the table may say anything
+                            weak = True
+                        else:
+                            weak = False
                     elif k == _ADJ:
                         d += args[i]
                         weak = False
@@ -674,32 +674,30 @@ class Checker:
         findings: list[Finding] = []
         splits: list[SplitAdjust] = []
         entry = r.entry
-        ends = np.fromiter((e for e, _ in rows), np.int64, len(rows))
+        ends = [e for e, _ in rows]
         vals = [v for _, v in rows]
-        table_end = int(ends[-1]) if len(ends) else 0
-        addrs = r.addrs
-        offs = np.fromiter((a - entry for a in addrs), np.int64, len(addrs))
+        addrs, delta, kinds = r.addrs, r.delta, r.kinds
         # Boundaries on instruction starts (arm64: every word is one).
         code_len = (addrs[-1] - entry + r.sizes[-1]) if addrs else 0
-        inner = ends[(ends < code_len)]
-        if len(inner):
-            if self.arch.name == "arm64":
-                bad = inner[inner % 4 != 0]
-            else:
-                bad = inner[~np.isin(inner, offs)]
-            for e in bad.tolist():
+        arm64 = self.arch.name == "arm64"
+        starts = None if arm64 else {a - entry for a in addrs}
+        for e in ends:
+            if e < code_len and (e % 4 != 0 if arm64 else e not in starts):
                 findings.append(Finding(entry + e, "boundary", None, None))
-        pos = np.searchsorted(ends, offs, side="right").tolist()
-        delta, kinds, args = r.delta, r.kinds, r.args
         dead = r.dead
-        for i, d in enumerate(delta):
+        p = 0
+        nrows = len(ends)
+        for i, a in enumerate(addrs):
+            off = a - entry
+            while p < nrows and ends[p] <= off:
+                p += 1
+            d = delta[i]
             if d is None or i in dead:
                 continue
-            p = pos[i]
-            if p >= len(vals):
+            if p >= nrows:
                 if kinds[i] in (_TRAP, _BAD) or (r.mns[i] or "").startswith("nop"):
                     continue
-                findings.append(Finding(addrs[i], "uncovered", d, None))
+                findings.append(Finding(a, "uncovered", d, None))
                 continue
             tv = vals[p]
             if tv == d:
@@ -707,10 +705,10 @@ class Checker:
             # Split adjustment: the table changes only after the second of two SP adjustments.
             if i > 0 and kinds[i] == _ADJ and kinds[i - 1] == _ADJ and delta[i - 1] is not None \
                     and tv == delta[i - 1] and self._split_pair(r, i - 1):
-                splits.append(SplitAdjust(name, addrs[i], tv - d))
+                splits.append(SplitAdjust(name, a, tv - d))
                 continue
-            findings.append(Finding(addrs[i], "delta", d, tv))
-        for pc, a, b in self._conflicts:
+            findings.append(Finding(a, "delta", d, tv))
+        for pc, a, b in r.conflicts:
             findings.append(Finding(pc, "flow", a, b))
         return tuple(findings), tuple(splits)
 

@@ -1,0 +1,262 @@
+"""`gosym check`: the pcsp tables against the machine code, on every test binary.
+
+Pinned counts (skipped by reason, split adjustments, nosplit functions) live in
+tests/data/check_pins.json keyed by binary id, so that a change in what the
+check can decide shows up as a failure. After an intended change regenerate
+them with
+
+    GOSYM_REGEN=1 python -m pytest -q tests/test_check.py
+
+and review the diff of tests/data/check_pins.json.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import ALL_TESTBINS, REALBINS, need, opened
+
+from gosym.check import CheckConfig, check_binary
+from gosym.cli import main
+from gosym.pclntab import Table
+from gosym.prologue import has_stack_check
+
+PINS_PATH = Path(__file__).parent / "data" / "check_pins.json"
+REGEN = os.environ.get("GOSYM_REGEN") == "1"
+ESBUILD = [r for r in REALBINS if r.package.startswith("esbuild")]
+
+
+@functools.lru_cache(maxsize=None)
+def report(path: str):
+    return check_binary(opened(path))
+
+
+def _pins() -> dict:
+    if PINS_PATH.is_file():
+        return json.loads(PINS_PATH.read_text())
+    return {}
+
+
+def _pin_of(rep) -> dict:
+    return {"functions": rep.functions, "skipped": dict(sorted(rep.skipped.items())),
+            "split_adjust": len(rep.split_adjust), "nosplit": len(rep.nosplit)}
+
+
+def _check_against_pins(key: str, rep) -> None:
+    got = _pin_of(rep)
+    if REGEN:
+        pins = _pins()
+        pins[key] = got
+        PINS_PATH.parent.mkdir(parents=True, exist_ok=True)
+        lines = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in sorted(pins.items())]
+        PINS_PATH.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+        return
+    want = _pins().get(key)
+    if want is None:
+        pytest.skip(f"no pinned counts for {key}; run GOSYM_REGEN=1 pytest tests/test_check.py")
+    assert got == want, f"check counts changed for {key} (GOSYM_REGEN=1 to accept)"
+
+
+def _assert_consistent(rep) -> None:
+    details = [(r.name, [f.describe() for f in r.findings[:3]]) for r in rep.mismatched[:10]]
+    assert not rep.mismatched, details
+    assert rep.checked + sum(rep.skipped.values()) == rep.functions
+    assert rep.consistent + len(rep.mismatched) == rep.checked
+    # split adjustments are reported only on checked functions, one per place
+    assert all(s.bytes > 0 for s in rep.split_adjust)
+
+
+@pytest.mark.parametrize("tb", need(ALL_TESTBINS, "test binaries"), ids=lambda b: b.id)
+def test_check_testbin(tb):
+    rep = report(str(tb.path))
+    _assert_consistent(rep)
+    # Go's own builds skip only what pcsp can't describe: SPWRITE assembly and
+    # functions without a table. Nothing is left undecodable or unresolved.
+    assert set(rep.skipped) <= {"spwrite", "no_pcsp"}, rep.skipped
+    _check_against_pins(tb.id, rep)
+
+
+@pytest.mark.parametrize("rb", need(ESBUILD, "esbuild binaries"), ids=lambda b: b.id)
+def test_check_realbin(rb):
+    rep = report(str(rb.path))
+    _assert_consistent(rep)
+    _check_against_pins(rb.id, rep)
+
+
+def _prologue_agrees(path: str) -> None:
+    b = opened(path)
+    rep = report(path)
+    fast = has_stack_check(b, np.array([r.index for r in rep.results], dtype=np.int64))
+    assert fast is not None
+    disagree = [(r.name, r.stack_check) for r, f in zip(rep.results, fast.tolist())
+                if r.stack_check is not None and r.stack_check != f]
+    assert not disagree, disagree[:10]
+    # functions without a stack check exist in every Go binary (runtime nosplit code)
+    assert 0 < len(rep.nosplit) < rep.functions
+
+
+@pytest.mark.parametrize("tb", need(ALL_TESTBINS, "test binaries"), ids=lambda b: b.id)
+def test_prologue_matches_check_testbin(tb):
+    _prologue_agrees(str(tb.path))
+
+
+@pytest.mark.parametrize("rb", need(ESBUILD, "esbuild binaries"), ids=lambda b: b.id)
+def test_prologue_matches_check_realbin(rb):
+    _prologue_agrees(str(rb.path))
+
+
+# --- the check can fail -------------------------------------------------------------------
+
+def _pick(goarch: str, goos: str = "linux", variant: str = "default"):
+    for tb in ALL_TESTBINS:
+        if tb.goarch == goarch and tb.goos == goos and tb.variant == variant \
+                and tb.program == "hello":
+            return tb
+    pytest.skip(f"no {goos}/{goarch} {variant} test binary built")
+
+
+def test_moved_boundary_is_a_mismatch(monkeypatch):
+    """Move main.main's first pcsp boundary one instruction later (decoded rows)."""
+    tb = _pick("amd64")
+    b = opened(str(tb.path))
+    f = b.lookup("main.main")
+    rows = b.table.pcsp_rows(f)
+    code = bytes(b.container.read(f.entry, f.end - f.entry))
+    import capstone
+
+    starts = [a - f.entry for a, *_ in capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+              .disasm_lite(code, f.entry)]
+    k = next(i for i in range(len(rows) - 1) if rows[i][1] != rows[i + 1][1])
+    nxt = starts[starts.index(rows[k][0]) + 1]
+    moved = rows[:k] + ((nxt, rows[k][1]),) + rows[k + 1:]
+    original = Table.pcsp_rows
+
+    def patched(self, func):
+        if func.name == "main.main":
+            return moved
+        return original(self, func)
+
+    monkeypatch.setattr(Table, "pcsp_rows", patched)
+    idx = np.array([f.index])
+    rep = check_binary(b, idx)
+    assert len(rep.mismatched) == 1 and rep.mismatched[0].name == "main.main"
+    assert any(x.kind == "delta" and x.pc == f.entry + rows[k][0] for x in rep.mismatched[0].findings)
+    res = CliRunner().invoke(main, ["check", "--match", "^main\\.main$", str(tb.path)])
+    assert res.exit_code == 1, res.output
+    assert "MISMATCH main.main" in res.output
+
+
+def _uvarint(data, pos):
+    v = shift = 0
+    while True:
+        c = data[pos]
+        pos += 1
+        v |= (c & 0x7F) << shift
+        if c < 0x80:
+            return v, pos
+        shift += 7
+
+
+def test_patched_pctab_bytes_fail(tmp_path):
+    """Patch a copy of an arm64 binary: main.main's first pcsp boundary one word later."""
+    tb = _pick("arm64")
+    b = opened(str(tb.path))
+    f = b.lookup("main.main")
+    start = b.location.offset + b.table._pctab_base + f.pcsp
+    data = tb.path.read_bytes()
+    # pairs: (value delta, pc delta); find the first two one-byte pc deltas
+    pos = start
+    pairs = []
+    for _ in range(3):
+        _, p1 = _uvarint(data, pos)
+        pcd, p2 = _uvarint(data, p1)
+        pairs.append((p1, p2 - p1, pcd))
+        pos = p2
+    (at0, len0, pc0), (at1, len1, pc1) = pairs[0], pairs[1]
+    assert len0 == len1 == 1 and pc0 < 127 and pc1 > 1
+    patched = bytearray(data)
+    patched[at0] = pc0 + 1  # first boundary one instruction (4 bytes) later ...
+    patched[at1] = pc1 - 1  # ... and the rest of the table where it was
+    out = tmp_path / "hello"
+    out.write_bytes(bytes(patched))
+    out.chmod(0o755)
+    runner = CliRunner()
+    ok = runner.invoke(main, ["check", "--match", "^main\\.main$", str(tb.path)])
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(main, ["check", "--json", "--match", "^main\\.main$", str(out)])
+    assert bad.exit_code == 1
+    doc = json.loads(bad.stdout)
+    assert [m["name"] for m in doc["mismatched"]] == ["main.main"]
+
+
+# --- the command's contract -----------------------------------------------------------------
+
+def test_json_contract():
+    tb = _pick("arm64")
+    res = CliRunner().invoke(main, ["check", "--json", str(tb.path)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    for key in ("checked", "consistent", "mismatched", "split_adjust", "skipped", "nosplit"):
+        assert key in doc
+    assert doc["mismatched"] == []
+    n = len(opened(str(tb.path)).table)
+    assert doc["checked"] + sum(doc["skipped"].values()) == n
+    assert doc["consistent"] == doc["checked"]
+    assert isinstance(doc["nosplit"], list) and all(isinstance(x, str) for x in doc["nosplit"])
+    for s in doc["split_adjust"]:
+        assert set(s) == {"function", "pc", "bytes"} and s["bytes"] > 0
+
+
+def test_match_selection_counts():
+    tb = _pick("amd64")
+    res = CliRunner().invoke(main, ["check", "--json", "--match", "^runtime\\.", str(tb.path)])
+    doc = json.loads(res.stdout)
+    names = [n for n in opened(str(tb.path)).table.names() if n.startswith(b"runtime.")]
+    assert doc["checked"] + sum(doc["skipped"].values()) == len(names)
+    assert all(n.startswith("runtime.") for n in doc["nosplit"])
+
+
+def test_strict_counts_split_adjustments():
+    cands = [tb for tb in ALL_TESTBINS if tb.goarch == "arm64" and tb.variant == "default"]
+    tb = next((t for t in cands if report(str(t.path)).split_adjust), None)
+    if tb is None:
+        pytest.skip("no arm64 test binary with split SP adjustments")
+    rep = report(str(tb.path))
+    strict = check_binary(opened(str(tb.path)), None, CheckConfig(strict=True))
+    funcs_with_split = {s.function for s in rep.split_adjust}
+    assert {r.name for r in strict.mismatched} == funcs_with_split
+    assert strict.consistent == rep.consistent - len(funcs_with_split)
+    runner = CliRunner()
+    assert runner.invoke(main, ["check", str(tb.path)]).exit_code == 0
+    res = runner.invoke(main, ["check", "--strict", str(tb.path)])
+    assert res.exit_code == 1
+    assert "SPLIT_ADJUST" in res.output
+
+
+def test_text_output_summary():
+    tb = _pick("amd64")
+    res = CliRunner().invoke(main, ["check", str(tb.path)])
+    assert res.exit_code == 0
+    lines = res.stdout.splitlines()
+    assert lines[-1] == "OK"
+    rep = report(str(tb.path))
+    assert f"checked {rep.checked}" in lines[-3]
+    assert lines[-2].startswith("skipped: ")
+
+
+def test_malformed_input_is_one_line(tmp_path):
+    bad = tmp_path / "bad"
+    data = bytearray(_pick("amd64").path.read_bytes()[:4096])
+    bad.write_bytes(bytes(data))
+    res = CliRunner().invoke(main, ["check", str(bad)])
+    assert res.exit_code in (1, 2)
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("gosym: error: ")
+    assert "Traceback" not in res.output
