@@ -10,7 +10,7 @@ DEB_PKGS := golang-1.19-go qemu-user-static libc6-arm64-cross binfmt-support gcc
 # Toolchain used for `make sample`.
 SAMPLE_GO ?= 1.27.3
 
-.PHONY: all deps toolchains testbins realbins sample venv test check bench demo
+.PHONY: all deps toolchains testbins realbins sample venv test check bench big demo
 
 # gosym itself is installed (editable, with the test extras) into this virtualenv.
 VENV ?= .venv
@@ -67,5 +67,11 @@ check: venv
 demo: venv
 	$(VENV)/bin/gosym frames testbins/sample/hello --top 15
 
-bench:
-	@echo "bench: not written yet"
+# The ~320 MB, ~410k-function AWS SDK binary the benchmarks run on (tens of
+# minutes on 2 cores the first time; BIG_JOBS bounds the compiler parallelism).
+BIG_JOBS ?= 1
+big: toolchains
+	$(PYTHON) benchmarks/build_big.py -j $(BIG_JOBS)
+
+bench: big
+	$(PYTHON) benchmarks/bench_tables.py

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Iterator, Sequence
+
+import numpy as np
 
 from .buildinfo import BuildInfo, read_buildinfo
 from .container import Container, open_container
@@ -33,6 +34,7 @@ _SPECIAL_FUNCS = {
     "runtime.systemstack": "systemstack", "runtime.systemstack_switch": "systemstack_switch",
     "runtime.jmpdefer": "jmpdefer", "runtime.externalthreadhandler": "externalthreadhandler",
 }
+_SPECIAL_FUNCS_RAW = {k.encode(): v for k, v in _SPECIAL_FUNCS.items()}
 
 
 @dataclass(frozen=True)
@@ -143,18 +145,24 @@ class GoBinary:
         """funcID value -> name, derived from the binary's own runtime functions."""
         names: dict[int, str] = {0: "normal"}
         ids = self.table.column("func_id")
-        raw_names = self.table.names()
         # Wrappers (method wrappers, eq/hash functions) are by far the most common
         # non-zero funcID; every other special ID belongs to one runtime function.
         # Decide the wrapper value first: ABI wrappers carry the name of the
         # function they wrap (runtime.asmcgocall's ABI0->ABIInternal wrapper has
         # the wrapper ID), so a name alone must not claim that value.
-        counts = Counter(int(x) for x in ids[ids != 0].tolist())
-        for value, count in counts.most_common(1):
-            if count > 1:
-                names[value] = "wrapper"
-        for i in ids.nonzero()[0].tolist():
-            special = _SPECIAL_FUNCS.get(raw_names[i].decode("utf-8", "replace"))
+        nz_ids = ids[ids != 0]
+        if len(nz_ids):
+            # Counter.most_common(1): the highest count, ties to the value seen first.
+            values, first, counts = np.unique(nz_ids, return_index=True, return_counts=True)
+            best = np.flatnonzero(counts == counts.max())
+            k = int(best[np.argmin(first[best])])
+            if int(counts[k]) > 1:
+                names[int(values[k])] = "wrapper"
+        nonzero = ids.nonzero()[0]
+        # Look the raw names up as bytes, all at once (the keys are ASCII, so a
+        # name only matches when its decoded form would).
+        specials = map(_SPECIAL_FUNCS_RAW.get, self.table.names(nonzero))
+        for i, special in zip(nonzero.tolist(), specials):
             if special is not None:
                 names.setdefault(int(ids[i]), special)
         return names

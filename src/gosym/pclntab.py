@@ -324,8 +324,12 @@ class Table:
             lo, hi = int(o.min()), int(o.max())
             if lo < 0 or hi + 4 > len(u8):  # offsets come from the file: check them
                 raise FormatError("table field outside the table", lo if lo < 0 else hi)
-        return (u8[o].astype(np.uint32) | (u8[o + 1].astype(np.uint32) << 8) |
-                (u8[o + 2].astype(np.uint32) << 16) | (u8[o + 3].astype(np.uint32) << 24))
+        if len(u8) < 4:
+            return np.zeros(len(o), np.uint32)
+        # One 4-byte row gather from an overlapping view (any alignment).
+        rows = np.lib.stride_tricks.as_strided(u8, shape=(len(u8) - 3, 4), strides=(1, 1),
+                                               writeable=False)
+        return rows[o].view("<u4").reshape(-1).astype(np.uint32, copy=False)
 
     def field_u32(self, field_at: int, indices: np.ndarray | None = None) -> np.ndarray:
         offs = self.record_offsets if indices is None else self.record_offsets[indices]
@@ -394,20 +398,29 @@ class Table:
     def names(self, indices: np.ndarray | None = None) -> list[bytes]:
         """Names of many functions at once, as raw bytes (fast path for output)."""
         nameoffs = self.column("nameoff", indices).astype(np.int64) + self._funcname_base
+        if not len(nameoffs):
+            return []
         if self._names_index is None:
-            lo = int(nameoffs.min()) if len(nameoffs) else 0
-            hi = int(nameoffs.max()) if len(nameoffs) else 0
-            end = self._find_nul(hi) + 1 if len(nameoffs) else 0
+            # Index the names of all functions, whichever are asked for first.
+            every = nameoffs if indices is None else \
+                self.column("nameoff").astype(np.int64) + self._funcname_base
+            lo = int(every.min())
+            hi = int(every.max())
+            end = self._find_nul(hi) + 1
             blob = bytes(self.data[lo:end])
             parts = blob.split(b"\0")
-            lengths = np.fromiter((len(p) + 1 for p in parts), dtype=np.int64, count=len(parts))
-            starts = np.concatenate(([0], np.cumsum(lengths)[:-1])) + lo
+            # Each part starts after the NUL that ends the previous one.
+            starts = np.empty(len(parts), np.int64)
+            starts[0] = lo
+            starts[1:] = np.flatnonzero(self._u8[lo:end] == 0) + (lo + 1)
             self._names_index = (starts, parts)
         starts, parts = self._names_index
+        if len(nameoffs) == len(parts) - 1 and np.array_equal(nameoffs, starts[:-1]):
+            return parts[:-1]  # every name once, in table order: the common layout
         idx = np.searchsorted(starts, nameoffs)
         ok = (idx < len(starts)) & (starts[np.minimum(idx, len(starts) - 1)] == nameoffs)
         if bool(np.all(ok)):
-            return [parts[i] for i in idx.tolist()]
+            return list(map(parts.__getitem__, idx.tolist()))
         out = []
         for i, good, off in zip(idx.tolist(), ok.tolist(), nameoffs.tolist()):
             out.append(parts[i] if good else self._cstring(off).encode())
@@ -443,13 +456,15 @@ class Table:
         n = len(u8)
         present = table_offsets != 0
         pos = np.where(present, table_offsets.astype(np.int64) + self._pctab_base, 0)
-        value = np.zeros(len(pos), np.int64)
-        more = np.ones(len(pos), bool)
-        for k in range(5):
-            idx = np.minimum(pos + k, n - 1)
-            b = u8[idx].astype(np.int64)
-            value |= np.where(more, (b & 0x7F) << (7 * k), 0)
-            more &= b >= 0x80
+        b = u8[np.minimum(pos, n - 1)].astype(np.int64)
+        value = b & 0x7F
+        sel = np.flatnonzero(b >= 0x80)  # only multi-byte varints read on
+        for k in range(1, 5):
+            if not len(sel):
+                break
+            b = u8[np.minimum(pos[sel] + k, n - 1)].astype(np.int64)
+            value[sel] |= (b & 0x7F) << (7 * k)
+            sel = sel[b >= 0x80]
         zig = np.where(value & 1, -((value >> 1) + 1), value >> 1)
         return np.where(present, zig - 1, -2)
 

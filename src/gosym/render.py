@@ -128,8 +128,13 @@ def write_csv(out: Output, headers: Sequence[str], rows: Iterable[Sequence[Any]]
 
 BLOCK_ROWS = 1 << 15  # rows per formatted block: bounds the temporary lists
 
-_JSON_SPECIAL = re.compile(rb'[\x01-\x1f"\\\x7f-\xff]')  # json_bytes_str's class, minus NUL
-_NON_ASCII = re.compile(rb"[\x80-\xff]")
+# Bytes json_bytes_str escapes or decodes (_NEEDS_ESCAPE's class, without NUL).
+_JSON_SPECIAL = np.zeros(256, bool)
+_JSON_SPECIAL[0x01:0x20] = True
+_JSON_SPECIAL[[0x22, 0x5C]] = True
+_JSON_SPECIAL[0x7F:] = True
+_NON_ASCII = np.zeros(256, bool)
+_NON_ASCII[0x80:] = True
 # Last bytes after which str.rstrip() may strip something: ASCII whitespace and
 # controls, and any non-ASCII (U+0085, U+00A0, U+3000 ...).
 _TRAILING_SPECIAL = np.zeros(256, bool)
@@ -137,21 +142,34 @@ _TRAILING_SPECIAL[:0x21] = True
 _TRAILING_SPECIAL[0x80:] = True
 
 
-def _rows_matching(items: list[bytes], rx: re.Pattern) -> tuple[list[int], np.ndarray]:
-    """Indices of items that rx matches, and the items' end offsets in their join."""
+def _rows_matching(items: list[bytes], lut: np.ndarray) -> list[int]:
+    """Indices of the items holding a byte that lut marks (never NUL)."""
     blob = b"\0".join(items)
+    marked = blob.translate(None, _unmarked(lut))
+    if not marked:
+        return []  # one C pass: the common case, no such byte anywhere
+    if len(marked) <= 64:
+        hits = []  # a few: find them with memchr
+        for c in set(marked):
+            pos = blob.find(c)
+            while pos >= 0:
+                hits.append(pos)
+                pos = blob.find(c, pos + 1)
+        hits = np.asarray(hits, np.int64)
+    else:
+        hits = np.flatnonzero(lut[np.frombuffer(blob, np.uint8)])
     lengths = np.fromiter(map(len, items), np.int64, len(items))
     ends = np.cumsum(lengths + 1) - 1
-    hits = [m.start() for m in rx.finditer(blob)]
-    if not hits:
-        return [], ends
-    rows = np.unique(np.searchsorted(ends, np.asarray(hits, np.int64)))
-    return rows.tolist(), ends
+    return np.unique(np.searchsorted(ends, hits)).tolist()
+
+
+def _unmarked(lut: np.ndarray) -> bytes:
+    return bytes(i for i in range(256) if not lut[i])
 
 
 def json_inner(items: list[bytes]) -> list[bytes]:
     """json_bytes_str(x) without its quotes, for many raw byte strings at once."""
-    rows, _ = _rows_matching(items, _JSON_SPECIAL)
+    rows = _rows_matching(items, _JSON_SPECIAL)
     if not rows:
         return items
     items = list(items)
@@ -164,7 +182,7 @@ def text_last_column(items: list[bytes]) -> list[bytes] | None:
     """Items as the last column of a write_table line (decoded with replacement,
     the line right-stripped). None if one strips to nothing: the stripping would
     then reach the padding of the columns before it (use write_table)."""
-    rows, ends = _rows_matching(items, _NON_ASCII)
+    rows = _rows_matching(items, _NON_ASCII)
     if not len(items):
         return items
     lengths = np.fromiter(map(len, items), np.int64, len(items))
