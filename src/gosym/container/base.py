@@ -16,6 +16,9 @@ from typing import Iterator
 from ..errors import FormatError
 
 
+_ADDR_LIMIT = 1 << 63
+
+
 @dataclass(frozen=True)
 class Section:
     name: str
@@ -45,6 +48,11 @@ class Container:
         self.path = path
         self.buf = buf  # mmap (or bytes): supports .find without copying
         self.data = memoryview(buf)
+        # A section beyond the 63-bit user address space (or whose offset or size
+        # is as large) comes from a damaged header: no process maps it, and
+        # callers keep addresses in int64 arrays.
+        sections = [s for s in sections if s.addr + s.size <= _ADDR_LIMIT and
+                    s.offset + s.file_size <= _ADDR_LIMIT]
         self.sections = sections
         self._by_name = {}
         for s in sections:
