@@ -304,3 +304,48 @@ def test_stripped_sources_and_text_start(pair):
     assert d["text_start"] == nm["runtime.text"]
     assert d["moduledata"]["text"] == nm["runtime.text"]
     assert d["moduledata"]["etext"] == nm["runtime.etext"]
+
+
+def _gosymref_tool():
+    from binaries import cache_dir
+
+    p = cache_dir() / "tools" / "gosymref"
+    return p if p.is_file() else None
+
+
+_EXT_126 = [p for p in _stripped_with_twin()
+            if p[0].variant == "extpie-stripped" and p[0].version_tuple >= (1, 26)]
+
+
+@pytest.mark.parametrize("pair", need(_EXT_126, "Go 1.26+ extpie-stripped test binaries"),
+                         ids=lambda p: p[0].id if p else "none")
+def test_debug_gosym_text_start_on_stripped_external_link(pair):
+    """The one systematic difference from debug/gosym, explained.
+
+    From Go 1.26 the table header's textStart is 0 and debug/gosym uses the
+    text address its caller passes to NewLineTable. Without symbols the only
+    candidate is the .text section address, which for externally linked
+    binaries starts with C start-up code before runtime.text (golang/go#65232):
+    every entry debug/gosym reports is off by that gap. gosym reads
+    moduledata.text and matches go tool nm of the unstripped twin.
+    """
+    import subprocess
+
+    from binaries import parse_nm
+
+    tool = _gosymref_tool()
+    if tool is None:
+        pytest.skip("gosymref tool not built")
+    b, twin = pair
+    ref = json.loads(subprocess.run([str(tool), str(b.path)], capture_output=True, text=True,
+                                    check=True, timeout=120).stdout)
+    nm = {name: addr for addr, _s, _t, name in parse_nm(twin.nm_path)}
+    with gosym.open(str(b.path)) as g:
+        text_section = g.container.section(".text").addr
+        gap = nm["runtime.text"] - text_section
+        assert gap > 0
+        assert ref["text_start"] == text_section
+        assert g.text_start == nm["runtime.text"]
+        e = g.table.entries.tolist()
+        assert [f["entry"] + gap for f in ref["funcs"]] == e[:-1]
+        assert [f["end"] + gap for f in ref["funcs"]] == e[1:]
