@@ -126,15 +126,20 @@ def _funcs_fast(b, idx: np.ndarray, as_json: bool) -> bool:
         flag_json = [("[" + ", ".join(f'"{x}"' for x in flag_names(f)) + "]").encode()
                      for f in flags]
         file_json = [b"null" if f is None else json_bytes_str(f) for f in files]
+        # func_id, func_id_name and flags: one piece per distinct (func_id, flag).
+        combos, combo_codes = _codes(fid_codes.astype(np.int64) * len(flags) + flag_codes)
+        combo_json = [b'%d, "func_id_name": %s, "flags": %s' %
+                      (fids[c // len(flags)], fid_json[c // len(flags)],
+                       flag_json[c % len(flags)]) for c in combos]
         row = (b',\n{"name": "%s", "entry": %d, "end": %d, "size": %d, "args": %d, '
-               b'"func_id": %d, "func_id_name": %s, "flags": %s, "start_line": ' +
+               b'"func_id": %s, "start_line": ' +
                (b"null" if sl is None else b"%d") + b', "file": %s}')
         with JsonRows(out) as rows:
             for a in range(0, n, BLOCK_ROWS):
                 e = min(n, a + BLOCK_ROWS)
                 cols = [names[a:e], starts[a:e].tolist(), ends[a:e].tolist(),
-                        sizes[a:e].tolist(), args[a:e].tolist(), fid_values[a:e].tolist(),
-                        pick(fid_json, fid_codes[a:e]), pick(flag_json, flag_codes[a:e])]
+                        sizes[a:e].tolist(), args[a:e].tolist(),
+                        pick(combo_json, combo_codes[a:e])]
                 if sl is not None:
                     cols.append(sl[a:e].tolist())
                 cols.append(pick(file_json, file_codes[a:e]))
