@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .binary import GoBinary
-from .errors import UnsupportedError
+from .errors import GosymError, UnsupportedError
 from .pclntab import FLAG_ASM, FLAG_SPWRITE
 
 # Instruction kinds.
@@ -58,11 +58,13 @@ class Finding:
     """One place where the code and the pcsp table disagree."""
 
     pc: int
-    kind: str  # "delta", "boundary", "flow", "uncovered", "split_adjust" (strict)
+    kind: str  # "delta", "boundary", "flow", "uncovered", "table", "split_adjust" (strict)
     code: int | None  # SP delta the code implies (None: not applicable)
     table: int | None  # pcsp value there (None: past the table's end)
 
     def describe(self) -> str:
+        if self.kind == "table":
+            return f"{self.pc:#x}: the pcsp table can't be decoded"
         if self.kind == "boundary":
             return f"{self.pc:#x}: pcsp range boundary inside an instruction"
         if self.kind == "flow":
@@ -514,7 +516,7 @@ class Checker:
             return FuncCheck(index, name, f.entry, "empty")
         try:
             code = self.b.container.read(f.entry, f.end - f.entry)
-        except Exception:
+        except GosymError:
             return FuncCheck(index, name, f.entry, "no_code")
         addrs, sizes, mns, ops, data_words = self.arch.decode(code, f.entry)
         classify = self.arch.classify
@@ -538,7 +540,12 @@ class Checker:
             return FuncCheck(index, name, f.entry, "spwrite", stack_check=stack_check)
         if f.pcsp == 0:
             return FuncCheck(index, name, f.entry, "no_pcsp", stack_check=stack_check)
-        rows = t.pcsp_rows(f)
+        try:
+            rows = t.pcsp_rows(f)
+        except GosymError:
+            # A table that can't be decoded disagrees with any code.
+            return FuncCheck(index, name, f.entry, None, (Finding(f.entry, "table", None, None),),
+                             (), stack_check)
         r = _Flow(self.arch, f.entry, addrs, sizes, mns, ops, [None] * len(addrs), kinds, args,
                   bool(f.flag & FLAG_ASM))
         reason = self._flow(r)
