@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -260,3 +259,18 @@ def test_malformed_input_is_one_line(tmp_path):
     assert res.exit_code in (1, 2)
     assert res.stderr.count("\n") == 1 and res.stderr.startswith("gosym: error: ")
     assert "Traceback" not in res.output
+
+
+def test_undecodable_table_is_a_mismatch(tmp_path):
+    """Overwrite main.main's pcsp table with bytes that are not a varint stream."""
+    tb = _pick("arm64")
+    b = opened(str(tb.path))
+    f = b.lookup("main.main")
+    start = b.location.offset + b.table._pctab_base + f.pcsp
+    data = bytearray(tb.path.read_bytes())
+    data[start:start + 12] = b"\xff" * 12  # a varint longer than 5 bytes
+    out = tmp_path / "hello"
+    out.write_bytes(bytes(data))
+    res = CliRunner().invoke(main, ["check", "--match", "^main\\.main$", str(out)])
+    assert res.exit_code == 1
+    assert "MISMATCH main.main" in res.stdout and "can't be decoded" in res.stdout

@@ -144,7 +144,6 @@ class _Arch:
     """Instruction classification for one architecture."""
 
     name = ""
-    step = 1  # pcsp boundary granularity check: instruction starts
 
     def __init__(self, morestack: set[int]) -> None:
         self.morestack = morestack
@@ -154,7 +153,6 @@ class _Amd64(_Arch):
     name = "amd64"
     sp = "rsp"
     _NOWRITE = frozenset(("cmp", "test", "bt", "push", "ucomisd"))
-    _JMPS = frozenset(("jmp",))
 
     def __init__(self, morestack: set[int]) -> None:
         super().__init__(morestack)
@@ -284,7 +282,6 @@ class _Arm64(_Arch):
     sp = "sp"
     _NOWRITE = frozenset(("cmp", "cmn", "tst", "ccmp", "ccmn"))
     _COND = frozenset(("cbz", "cbnz", "tbz", "tbnz"))
-    _STORES = ("st", "prfm")
 
     def __init__(self, morestack: set[int]) -> None:
         super().__init__(morestack)
