@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .. import pcinput
@@ -52,8 +54,9 @@ def _parse_int(text: str, what: str) -> int:
 def read_input(pcs: tuple[str, ...]) -> pcinput.ParsedInput:
     if pcs:
         return pcinput.parse_args(pcs)
-    stdin = click.get_binary_stream("stdin")
-    return pcinput.parse_text(stdin.read().decode("utf-8", "replace"))
+    stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
+    raw = stdin.read() if stdin is not None else sys.stdin.read().encode()
+    return pcinput.parse_text(raw.decode("utf-8", "replace"))
 
 
 def resolve_input(b, pcs: tuple[str, ...], slide: str | None,
