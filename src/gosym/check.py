@@ -152,6 +152,9 @@ class _Arch:
 class _Amd64(_Arch):
     name = "amd64"
     sp = "rsp"
+    # First letters of mnemonics that never branch, trap or push/pop: with no
+    # rsp operand such an instruction can't touch SP (leave/enter start with l/e).
+    plain_first = frozenset("abdfgkmnostvwyz")
     _NOWRITE = frozenset(("cmp", "test", "bt", "push", "ucomisd"))
 
     def __init__(self, morestack: set[int]) -> None:
@@ -280,6 +283,9 @@ class _Amd64(_Arch):
 class _Arm64(_Arch):
     name = "arm64"
     sp = "sp"
+    # Not b*, cb*, tb*, ret, udf, hlt, brk: without an sp operand these can't
+    # branch or write SP.
+    plain_first = frozenset("adefgilmnopqsvxz")
     _NOWRITE = frozenset(("cmp", "cmn", "tst", "ccmp", "ccmn"))
     _COND = frozenset(("cbz", "cbnz", "tbz", "tbnz"))
 
@@ -292,33 +298,31 @@ class _Arm64(_Arch):
     def decode(self, code, entry: int):
         """Word by word: literal-pool data and Go's UNDEF don't decode and
         don't stop the rest."""
-        addrs, sizes, mns, ops = [], [], [], []
-        data_words: set[int] = set()
+        decoded: list = []
         n = len(code) & ~3
         pos = 0
         cs = self.cs
         while pos < n:
-            for a, s, m, o in cs.disasm_lite(code[pos:n], entry + pos):
-                addrs.append(a)
-                sizes.append(s)
-                mns.append(m)
-                ops.append(o)
-                pos += s
-                if m[0] == "l" and m.startswith("ldr") and "[" not in o:
-                    # LDR (literal): the target word(s) are data.
-                    t = _target(o.rsplit(", ", 1)[-1])
-                    if t is not None:
-                        data_words.add(t)
-                        if o[0] in "xd":
-                            data_words.add(t + 4)
-                        elif o[0] == "q":
-                            data_words.update((t + 4, t + 8, t + 12))
+            chunk = list(cs.disasm_lite(code[pos:n], entry + pos))
+            decoded += chunk
+            pos += 4 * len(chunk)
             if pos < n:
-                addrs.append(entry + pos)
-                sizes.append(4)
-                mns.append(None)
-                ops.append("")
+                decoded.append((entry + pos, 4, None, ""))
                 pos += 4
+        data_words: set[int] = set()
+        for _, _, m, o in decoded:
+            if m is not None and m[0] == "l" and m.startswith("ldr") and "[" not in o:
+                # LDR (literal): the target word(s) are data.
+                t = _target(o.rsplit(", ", 1)[-1])
+                if t is not None:
+                    data_words.add(t)
+                    if o[0] in "xd":
+                        data_words.add(t + 4)
+                    elif o[0] == "q":
+                        data_words.update((t + 4, t + 8, t + 12))
+        if not decoded:
+            return [], [], [], [], data_words
+        addrs, sizes, mns, ops = (list(x) for x in zip(*decoded))
         return addrs, sizes, mns, ops, data_words
 
     def classify(self, m: str | None, o: str):
@@ -517,9 +521,15 @@ class Checker:
             return FuncCheck(index, name, f.entry, "no_code")
         addrs, sizes, mns, ops, data_words = self.arch.decode(code, f.entry)
         classify = self.arch.classify
+        plain_first = self.arch.plain_first
+        sp = self.arch.sp
         kinds = []
         args = []
         for pc, m, o in zip(addrs, mns, ops):
+            if m is not None and m[0] in plain_first and sp not in o:
+                kinds.append(_NORMAL)  # the common case: no branch, no SP operand
+                args.append(None)
+                continue
             k, a = classify(m, o)
             if k == _JMP and a == pc:
                 k = _TRAP  # "b ." / "jmp ." pads and traps: no path continues
