@@ -34,6 +34,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from typing import Callable
+
 import numpy as np
 
 from .binary import GoBinary
@@ -736,7 +738,9 @@ class Checker:
 
 
 def check_binary(b: GoBinary, indices: np.ndarray | None = None,
-                 config: CheckConfig = CheckConfig()) -> CheckReport:
+                 config: CheckConfig = CheckConfig(),
+                 progress: Callable[[int, int], None] | None = None) -> CheckReport:
+    """Check the selected functions; ``progress(done, total)`` is called every 1024."""
     t = b.table
     if indices is None:
         indices = np.arange(len(t))
@@ -745,6 +749,8 @@ def check_binary(b: GoBinary, indices: np.ndarray | None = None,
     results = []
     skipped = {r: 0 for r in SKIP_REASONS}
     for k, i in enumerate(indices.tolist()):
+        if progress is not None and k % 1024 == 0:
+            progress(k, len(indices))
         res = checker.check(i, names[k].decode("utf-8", "replace"))
         results.append(res)
         if res.skipped:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 
 import click
 
@@ -43,7 +45,8 @@ def check(binary_path: str, arch: str | None, pattern: str | None, as_json: bool
           strict: bool) -> None:
     b = open_binary(binary_path, arch)
     idx = match_indices(b.table, pattern)
-    report = check_binary(b, idx, CheckConfig(pattern=pattern, strict=strict))
+    report = check_binary(b, idx, CheckConfig(pattern=pattern, strict=strict),
+                          progress=_progress_reporter())
     out = Output()
     if as_json:
         out.write(json.dumps(report_json(report, strict), indent=1).encode() + b"\n")
@@ -52,6 +55,25 @@ def check(binary_path: str, arch: str | None, pattern: str | None, as_json: bool
     out.flush()
     if not report.ok:
         raise SystemExit(EXIT_FORMAT)
+
+
+def _progress_reporter():
+    """Progress on stderr, only for a terminal and only once a run takes a while."""
+    if not sys.stderr.isatty():
+        return None
+    start = time.monotonic()
+    shown = [False]
+
+    def report(done: int, total: int) -> None:
+        if time.monotonic() - start < 2.0:
+            return
+        shown[0] = True
+        sys.stderr.write(f"\rgosym: checking {done}/{total} functions ({100 * done // total}%)")
+        sys.stderr.flush()
+        if done + 1024 >= total:
+            sys.stderr.write("\r\033[K")
+
+    return report
 
 
 def report_json(report: CheckReport, strict: bool) -> dict:
