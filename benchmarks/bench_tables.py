@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,9 @@ def main() -> int:
     ap.add_argument("--median", action="store_true", help="report medians instead of best runs")
     ap.add_argument("--only", action="append", default=[], metavar="LABEL",
                     help="only gosym commands whose label contains LABEL (repeatable)")
+    ap.add_argument("--gosym", metavar="CMD", default=None,
+                    help="command that runs gosym (default: the installed `gosym`), e.g. to "
+                         "compare another checkout: --gosym /other/venv/bin/gosym")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
     binary = args.binary or default_binary()
@@ -62,7 +66,7 @@ def main() -> int:
         return 1
     how = "median" if args.median else "best"
     nm = nm_path(go_tool())
-    gosym = gosym_cmd()
+    gosym = shlex.split(args.gosym) if args.gosym else gosym_cmd()
     commands = [(NM_BASE, nm + ["-size", str(binary)]),
                 (NM_BASE + " -sort address", nm + ["-size", "-sort", "address", str(binary)])]
     for label, argv in GOSYM_COMMANDS:
