@@ -32,7 +32,7 @@ from conftest import ALL_TESTBINS
 sys.path.insert(0, str(Path(__file__).parent / "regressions"))
 import mutations  # noqa: E402
 
-EXAMPLES = int(os.environ.get("GOSYM_FUZZ_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("GOSYM_FUZZ_EXAMPLES", "500"))
 CASE_TIMEOUT = float(os.environ.get("GOSYM_FUZZ_TIMEOUT", "30"))
 # Peak Python-heap bytes while decoding, as a multiple of the file size (the file
 # itself is memory-mapped, not copied), plus a fixed allowance for interpreter
