@@ -407,12 +407,24 @@ class Table:
             lo = int(every.min())
             hi = int(every.max())
             end = self._find_nul(hi) + 1
-            blob = bytes(self.data[lo:end])
-            parts = blob.split(b"\0")
+            # data[lo:end].split(NUL), a few MB at a time (no copy of the whole region).
+            parts: list[bytes] = []
+            pos = lo
+            while pos < end:
+                chunk = bytes(self.data[pos:min(end, pos + (1 << 22))])
+                cut = chunk.rfind(b"\0") + 1
+                if cut == 0:  # one name longer than the chunk: take it whole
+                    cut = self._find_nul(pos) + 1 - pos
+                    chunk = bytes(self.data[pos:pos + cut])
+                parts += chunk[:cut].split(b"\0")[:-1]
+                pos += cut
+            parts.append(b"")
             # Each part starts after the NUL that ends the previous one.
+            lengths = np.fromiter(map(len, parts), np.int64, len(parts)) + 1
             starts = np.empty(len(parts), np.int64)
             starts[0] = lo
-            starts[1:] = np.flatnonzero(self._u8[lo:end] == 0) + (lo + 1)
+            np.cumsum(lengths[:-1], out=starts[1:])
+            starts[1:] += lo
             self._names_index = (starts, parts)
         starts, parts = self._names_index
         if len(nameoffs) == len(parts) - 1 and np.array_equal(nameoffs, starts[:-1]):

@@ -169,36 +169,37 @@ def _unmarked(lut: np.ndarray) -> bytes:
 
 def json_inner(items: list[bytes]) -> list[bytes]:
     """json_bytes_str(x) without its quotes, for many raw byte strings at once."""
-    rows = _rows_matching(items, _JSON_SPECIAL)
-    if not rows:
-        return items
-    items = list(items)
-    for i in rows:
-        items[i] = json_bytes_str(items[i])[1:-1]
-    return items
+    out = items
+    for a in range(0, len(items), BLOCK_ROWS):  # blocks keep the joined copies small
+        rows = _rows_matching(items[a:a + BLOCK_ROWS], _JSON_SPECIAL)
+        if rows and out is items:
+            out = list(items)
+        for i in rows:
+            out[a + i] = json_bytes_str(items[a + i])[1:-1]
+    return out
 
 
 def text_last_column(items: list[bytes]) -> list[bytes] | None:
     """Items as the last column of a write_table line (decoded with replacement,
     the line right-stripped). None if one strips to nothing: the stripping would
     then reach the padding of the columns before it (use write_table)."""
-    rows = _rows_matching(items, _NON_ASCII)
-    if not len(items):
-        return items
-    lengths = np.fromiter(map(len, items), np.int64, len(items))
-    if not lengths.all():
-        return None
-    blob_last = np.frombuffer(b"".join(items), np.uint8)[np.cumsum(lengths) - 1]
-    rows = sorted(set(rows) | set(np.flatnonzero(_TRAILING_SPECIAL[blob_last]).tolist()))
-    if not rows:
-        return items
-    items = list(items)
-    for i in rows:
-        text = items[i].decode("utf-8", "replace").rstrip()
-        if not text:
+    out = items
+    for a in range(0, len(items), BLOCK_ROWS):
+        block = items[a:a + BLOCK_ROWS]
+        lengths = np.fromiter(map(len, block), np.int64, len(block))
+        if not lengths.all():
             return None
-        items[i] = text.encode("utf-8", "replace")
-    return items
+        last = np.frombuffer(b"".join(block), np.uint8)[np.cumsum(lengths) - 1]
+        rows = set(_rows_matching(block, _NON_ASCII))
+        rows.update(np.flatnonzero(_TRAILING_SPECIAL[last]).tolist())
+        if rows and out is items:
+            out = list(items)
+        for i in sorted(rows):
+            text = block[i].decode("utf-8", "replace").rstrip()
+            if not text:
+                return None
+            out[a + i] = text.encode("utf-8", "replace")
+    return out
 
 
 def pick(pieces: Sequence[Any], codes: np.ndarray) -> list:
