@@ -8,7 +8,7 @@ traceback, no hang (alarm per case), memory bounded by a small multiple of the
 file size.
 
 The default run is short and deterministic (``derandomize=True``); set
-GOSYM_FUZZ_EXAMPLES=N for a long run. Crashes found are kept in
+GOSYM_FUZZ_EXAMPLES=N for a long run and GOSYM_FUZZ_SEED=N for another sequence. Crashes found are kept in
 regressions/cases.json as (test binary, mutation) and replayed by
 test_regression_cases.
 """
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from conftest import ALL_TESTBINS
@@ -33,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).parent / "regressions"))
 import mutations  # noqa: E402
 
 EXAMPLES = int(os.environ.get("GOSYM_FUZZ_EXAMPLES", "500"))
+# Deterministic by default; GOSYM_FUZZ_SEED=N explores a different sequence.
+SEED = os.environ.get("GOSYM_FUZZ_SEED")
 CASE_TIMEOUT = float(os.environ.get("GOSYM_FUZZ_TIMEOUT", "30"))
 # Peak Python-heap bytes while decoding, as a multiple of the file size (the file
 # itself is memory-mapped, not copied), plus a fixed allowance for interpreter
@@ -104,8 +107,9 @@ def _damage(data: bytes, regs: dict, muts: list[dict]) -> bytes:
 
 
 @pytest.mark.skipif(not TARGETS, reason="no test binaries built; run `make testbins`")
-@settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+@settings(max_examples=EXAMPLES, derandomize=SEED is None, deadline=None, database=None,
           suppress_health_check=list(HealthCheck), print_blob=True)
+@hypothesis_seed(int(SEED or 0))
 @given(st.data())
 def test_fuzz_damaged_binaries(tmp_path_factory, data):
     b = data.draw(st.sampled_from(TARGETS), label="testbin")
