@@ -284,6 +284,22 @@ def test_fat_macho(tmp_path, pair):
         with gosym.open(str(fat), None if arch == "amd64" else arch) as g:
             assert g.arch == arch
             _assert_functions_match_nm(g, pair[arch])
+    # Every command takes --arch; symbolize finds main.main where go tool nm has it.
+    mains = {a: next(addr for addr, _s, _t, n in parse_nm(pair[a].nm_path) if n == "main.main")
+             for a in ("amd64", "arm64")}
+    for arch in ("amd64", "arm64"):
+        for args in (["funcs", "--json"], ["frames", "--top", "5"],
+                     ["check", "--match", "^main\\."], ["stack"]):
+            if args[0] not in main.commands:
+                continue
+            extra = [hex(mains[arch] + 1)] if args[0] == "stack" else []
+            r = _invoke(args + ["--arch", arch, str(fat)] + extra)
+            assert r.exit_code == 0, (args, r.stderr)
+        if "symbolize" in main.commands:
+            r = _invoke(["symbolize", "--json", "--pc-is-exact", "--arch", arch, str(fat),
+                         hex(mains[arch] + 1)])
+            assert r.exit_code == 0, r.stderr
+            assert json.loads(r.stdout)[0]["frames"][-1]["function"] == "main.main"
     # A slice that is not there: the message lists what is.
     write_fat(fat, [("arm64", pair["arm64"].path.read_bytes())])
     r = _invoke(["funcs", "--arch", "amd64", str(fat)])
