@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Iterator, Sequence
@@ -34,7 +35,7 @@ _SPECIAL_FUNCS = {
     "runtime.systemstack": "systemstack", "runtime.systemstack_switch": "systemstack_switch",
     "runtime.jmpdefer": "jmpdefer", "runtime.externalthreadhandler": "externalthreadhandler",
 }
-_SPECIAL_FUNCS_RAW = {k.encode(): v for k, v in _SPECIAL_FUNCS.items()}
+_SPECIAL_PREFIX = os.path.commonprefix(list(_SPECIAL_FUNCS)).encode()
 
 
 @dataclass(frozen=True)
@@ -159,10 +160,11 @@ class GoBinary:
             if int(counts[k]) > 1:
                 names[int(values[k])] = "wrapper"
         nonzero = ids.nonzero()[0]
-        # Look the raw names up as bytes, all at once (the keys are ASCII, so a
-        # name only matches when its decoded form would).
-        specials = map(_SPECIAL_FUNCS_RAW.get, self.table.names(nonzero))
-        for i, special in zip(nonzero.tolist(), specials):
+        # Only names that start like every special one can be special: test the
+        # prefix for all at once, decode the few that have it.
+        candidates = nonzero[self.table.names_start_with(_SPECIAL_PREFIX, nonzero)]
+        for i in candidates.tolist():
+            special = _SPECIAL_FUNCS.get(self.table.name_of(i))
             if special is not None:
                 names.setdefault(int(ids[i]), special)
         return names

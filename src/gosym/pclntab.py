@@ -438,25 +438,39 @@ class Table:
             out.append(parts[i] if good else self._cstring(off).encode())
         return out
 
-    def name_spans(self, indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-        """(starts, lengths) of many names as offsets into ``data``, without making
-        Python objects; None when some name is out of range or unterminated (the
-        caller falls back to :meth:`names`, which reports the error)."""
-        nameoffs = self.column("nameoff", indices).astype(np.int64) + self._funcname_base
-        if not len(nameoffs):
-            return nameoffs, nameoffs.copy()
-        lo, hi = int(nameoffs.min()), int(nameoffs.max())
-        if lo < 0 or hi >= len(self.data):
+    def name_of(self, index: int) -> str:
+        """Name of one function (without indexing the whole name table)."""
+        return self.name_at(int(self.column("nameoff", np.array([index]))[0]))
+
+    def names_start_with(self, prefix: bytes, indices: np.ndarray) -> np.ndarray:
+        """Mask: which of the functions' names start with prefix (compared in place)."""
+        offs = self.column("nameoff", indices).astype(np.int64) + self._funcname_base
+        k = len(prefix)
+        ok = (offs >= 0) & (offs + k <= len(self._u8))
+        if not k or not len(offs):
+            return ok
+        rows = np.lib.stride_tricks.as_strided(self._u8, shape=(max(len(self._u8) - k + 1, 0), k),
+                                               strides=(1, 1), writeable=False)
+        got = rows[np.where(ok, offs, 0)]
+        return ok & (got == np.frombuffer(prefix, np.uint8)).all(axis=1)
+
+    def name_ends(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(starts, ends) of all functions' names in ``data``: function i's name is
+        data[starts[i]:ends[i]] and data[ends[i]] is its NUL. None if a name is out
+        of range or unterminated (names() reports that)."""
+        offs = self.column("nameoff").astype(np.int64) + self._funcname_base
+        if not len(offs) or int(offs.min()) < 0:
             return None
+        lo = int(offs.min())
         try:
-            end = self._find_nul(hi)
+            end = self._find_nul(int(offs.max())) + 1
         except FormatError:
             return None
-        nuls = np.flatnonzero(self._u8[lo:end + 1] == 0) + lo
-        nxt = nuls[np.searchsorted(nuls, nameoffs)]
-        if int((nxt - nameoffs).max()) > 1 << 20:
-            return None
-        return nameoffs, nxt - nameoffs
+        nuls = []
+        for pos in range(lo, end, 1 << 22):  # a few MB at a time
+            nuls.append(np.flatnonzero(self._u8[pos:min(end, pos + (1 << 22))] == 0) + pos)
+        nuls = np.concatenate(nuls)
+        return offs, nuls[np.searchsorted(nuls, offs)]
 
     def first_values(self, table_offsets: np.ndarray) -> np.ndarray:
         """Value of the first row of many pc-value tables at once (-1 sentinel when absent).

@@ -137,15 +137,26 @@ _NON_ASCII = np.zeros(256, bool)
 _NON_ASCII[0x80:] = True
 # Last bytes after which str.rstrip() may strip something: ASCII whitespace and
 # controls, and any non-ASCII (U+0085, U+00A0, U+3000 ...).
-_TRAILING_SPECIAL = np.zeros(256, bool)
-_TRAILING_SPECIAL[:0x21] = True
-_TRAILING_SPECIAL[0x80:] = True
+TRAILING_SPECIAL = np.zeros(256, bool)
+TRAILING_SPECIAL[:0x21] = True
+TRAILING_SPECIAL[0x80:] = True
+
+
+def _unmarked(lut: np.ndarray) -> bytes:
+    return bytes(i for i in range(256) if not lut[i])
+
+
+# bytes.translate(None, delete=...) tables: what is left are the marked bytes.
+KEEP_JSON = _unmarked(_JSON_SPECIAL)
+KEEP_TEXT = _unmarked(_NON_ASCII)
 
 
 def _rows_matching(items: list[bytes], lut: np.ndarray) -> list[int]:
     """Indices of the items holding a byte that lut marks (never NUL)."""
     blob = b"\0".join(items)
-    marked = blob.translate(None, _unmarked(lut))
+    keep = KEEP_JSON if lut is _JSON_SPECIAL else KEEP_TEXT if lut is _NON_ASCII else \
+        _unmarked(lut)
+    marked = blob.translate(None, keep)
     if not marked:
         return []  # one C pass: the common case, no such byte anywhere
     if len(marked) <= 64:
@@ -161,10 +172,6 @@ def _rows_matching(items: list[bytes], lut: np.ndarray) -> list[int]:
     lengths = np.fromiter(map(len, items), np.int64, len(items))
     ends = np.cumsum(lengths + 1) - 1
     return np.unique(np.searchsorted(ends, hits)).tolist()
-
-
-def _unmarked(lut: np.ndarray) -> bytes:
-    return bytes(i for i in range(256) if not lut[i])
 
 
 def json_inner(items: list[bytes]) -> list[bytes]:
@@ -191,7 +198,7 @@ def text_last_column(items: list[bytes]) -> list[bytes] | None:
             return None
         last = np.frombuffer(b"".join(block), np.uint8)[np.cumsum(lengths) - 1]
         rows = set(_rows_matching(block, _NON_ASCII))
-        rows.update(np.flatnonzero(_TRAILING_SPECIAL[last]).tolist())
+        rows.update(np.flatnonzero(TRAILING_SPECIAL[last]).tolist())
         if rows and out is items:
             out = list(items)
         for i in sorted(rows):

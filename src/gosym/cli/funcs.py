@@ -8,9 +8,9 @@ import click
 import numpy as np
 
 from ..pclntab import flag_names
-from ..render import (BLOCK_ROWS, JsonArrayWriter, JsonRows, Output, int_width, interleave,
-                      json_bytes_str, json_inner, pick, table_line, text_last_column, write_csv,
-                      write_table)
+from ..render import (BLOCK_ROWS, KEEP_JSON, KEEP_TEXT, TRAILING_SPECIAL, JsonArrayWriter,
+                      JsonRows, Output, int_width, interleave, json_bytes_str, json_inner, pick,
+                      table_line, text_last_column, write_csv, write_table)
 from . import arch_option, binary_argument, fail, handle_errors, main, open_binary, EXIT_USAGE
 
 
@@ -99,6 +99,82 @@ def _codes(values: np.ndarray) -> tuple[list[int], np.ndarray]:
     return uniq.tolist(), codes.reshape(-1)
 
 
+class _BlockNames:
+    """The names of a block of rows, for the block formatter.
+
+    When all functions are listed, a block's names are copied from the table
+    as they lie there, a run of back-to-back NUL-terminated names at a time (a
+    name shared with an earlier function, or inlined functions' names between
+    two, end a run), and spliced into the row format with one ``bytes.replace``:
+    no Python object per name. Blocks with a name that needs escaping (JSON) or
+    decoding or stripping (text) get a list of names instead.
+    """
+
+    def __init__(self, t, idx: np.ndarray, json: bool) -> None:
+        self.t = t
+        self.idx = idx
+        self.json = json
+        self.lists: dict[int, list[bytes] | None] = {}
+        n = len(idx)
+        full = n == len(t) and n > 0 and int(idx[0]) == 0 and int(idx[-1]) == n - 1
+        self.spans = t.name_ends() if full else None
+        if self.spans is None:
+            raw = t.names(idx)
+            names = json_inner(raw) if json else text_last_column(raw)
+            for a in range(0, n, BLOCK_ROWS):
+                self.lists[a] = None if names is None else names[a:a + BLOCK_ROWS]
+            return
+        starts, ends = self.spans
+        self.follows = ends[:-1] + 1 == starts[1:]  # function i + 1's name right after i's
+        if not json:
+            for a in range(0, n, BLOCK_ROWS):  # a list that fails must fail before output
+                e = min(n, a + BLOCK_ROWS)
+                if self._region(a, e) is None:
+                    self.lists[a] = self._list(a, e)
+
+    @property
+    def usable(self) -> bool:
+        return all(v is not None for v in self.lists.values())
+
+    def _raw(self, a: int, e: int) -> bytes:
+        """Names a..e-1 as the table holds them, each followed by its NUL."""
+        starts, ends = self.spans
+        u8 = self.t._u8
+        cuts = (np.flatnonzero(~self.follows[a:e - 1]) + a + 1).tolist()
+        return b"".join(u8[int(starts[s]):int(ends[z - 1]) + 1].tobytes()
+                        for s, z in zip([a] + cuts, cuts + [e]))
+
+    def _region(self, a: int, e: int) -> bytes | None:
+        """_raw(a, e), %-escaped, if no name in it needs Python treatment."""
+        starts, ends = self.spans
+        if not self.json:
+            lengths = ends[a:e] - starts[a:e]
+            if not lengths.all() or TRAILING_SPECIAL[self.t._u8[ends[a:e] - 1]].any():
+                return None
+        region = self._raw(a, e)
+        if region.translate(None, KEEP_JSON if self.json else KEEP_TEXT):
+            return None
+        return region.replace(b"%", b"%%") if b"%" in region else region
+
+    def _list(self, a: int, e: int) -> list[bytes] | None:
+        names = self._raw(a, e).split(b"\0")[:-1]
+        return json_inner(names) if self.json else text_last_column(names)
+
+    def block(self, a: int, e: int) -> tuple[bytes | None, list[bytes] | None]:
+        """(region, None) or (None, names) for rows a..e."""
+        if a in self.lists:
+            return None, self.lists[a]
+        region = self._region(a, e)
+        if region is not None:
+            return region, None
+        return None, self._list(a, e)
+
+
+def _spliced(region: bytes, head: bytes, tail: bytes) -> bytes:
+    """head + name + tail for every NUL-terminated name of region, as one format."""
+    return head + region[:-1].replace(b"\0", tail + head) + tail
+
+
 def _funcs_fast(b, idx: np.ndarray, as_json: bool) -> bool:
     """The JSON and text outputs, a block of rows per ``bytes %`` (see render.py).
 
@@ -107,6 +183,9 @@ def _funcs_fast(b, idx: np.ndarray, as_json: bool) -> bool:
     """
     t = b.table
     n = len(idx)
+    names = _BlockNames(t, idx, as_json)
+    if not names.usable:
+        return False
     entries = t.entries
     starts = entries[idx].astype(np.int64)
     ends = entries[idx + 1].astype(np.int64)
@@ -118,10 +197,8 @@ def _funcs_fast(b, idx: np.ndarray, as_json: bool) -> bool:
     sl = t.column("start_line", idx)
     file_codes, files = t.entry_file_codes(idx)
     fid_names = b.func_id_names
-    raw_names = t.names(idx)
     out = Output()
     if as_json:
-        names = json_inner(raw_names)
         fid_json = [(f'"{fid_names[f]}"' if f in fid_names else "null").encode() for f in fids]
         flag_json = [("[" + ", ".join(f'"{x}"' for x in flag_names(f)) + "]").encode()
                      for f in flags]
@@ -131,24 +208,27 @@ def _funcs_fast(b, idx: np.ndarray, as_json: bool) -> bool:
         combo_json = [b'%d, "func_id_name": %s, "flags": %s' %
                       (fids[c // len(flags)], fid_json[c // len(flags)],
                        flag_json[c % len(flags)]) for c in combos]
-        row = (b',\n{"name": "%s", "entry": %d, "end": %d, "size": %d, "args": %d, '
-               b'"func_id": %s, "start_line": ' +
-               (b"null" if sl is None else b"%d") + b', "file": %s}')
+        head = b',\n{"name": "'
+        tail = (b'", "entry": %d, "end": %d, "size": %d, "args": %d, "func_id": %s, '
+                b'"start_line": ' + (b"null" if sl is None else b"%d") + b', "file": %s}')
         with JsonRows(out) as rows:
             for a in range(0, n, BLOCK_ROWS):
                 e = min(n, a + BLOCK_ROWS)
-                cols = [names[a:e], starts[a:e].tolist(), ends[a:e].tolist(),
+                region, name_list = names.block(a, e)
+                cols = [starts[a:e].tolist(), ends[a:e].tolist(),
                         sizes[a:e].tolist(), args[a:e].tolist(),
                         pick(combo_json, combo_codes[a:e])]
                 if sl is not None:
                     cols.append(sl[a:e].tolist())
                 cols.append(pick(file_json, file_codes[a:e]))
-                rows.add_block(row * (e - a) % interleave(cols), e - a)
+                if region is not None:
+                    fmt = _spliced(region, head, tail)
+                else:
+                    fmt = (head + b"%s" + tail) * (e - a)
+                    cols.insert(0, name_list)
+                rows.add_block(fmt % interleave(cols), e - a)
         out.flush()
         return True
-    names = text_last_column(raw_names)
-    if names is None:
-        return False
     headers = ["entry", "end", "size", "args", "func_id", "flags", "start_line", "file", "name"]
     right = [False, False, True, True, False, False, True, False, False]
     fid_text = [str(fid_names.get(f, f)) for f in fids]
@@ -168,16 +248,22 @@ def _funcs_fast(b, idx: np.ndarray, as_json: bool) -> bool:
     flag_cells = [c.ljust(widths[5]).encode() for c in flag_text]
     file_cells = [c.ljust(widths[7]).encode("utf-8", "replace") for c in file_text]
     w = widths
-    row = (b"%%-#%dx  %%-#%dx  %%%dd  %%%dd  %%s  %%s  " % (w[0], w[1], w[2], w[3]) +
-           (b" " * w[6] if sl is None else b"%%%dd" % w[6]) + b"  %s  %s\n")
+    head = (b"%%-#%dx  %%-#%dx  %%%dd  %%%dd  %%s  %%s  " % (w[0], w[1], w[2], w[3]) +
+            (b" " * w[6] if sl is None else b"%%%dd" % w[6]) + b"  %s  ")
     for a in range(0, n, BLOCK_ROWS):
         e = min(n, a + BLOCK_ROWS)
+        region, name_list = names.block(a, e)
         cols = [starts[a:e].tolist(), ends[a:e].tolist(), sizes[a:e].tolist(),
                 args[a:e].tolist(), pick(fid_cells, fid_codes[a:e]),
                 pick(flag_cells, flag_codes[a:e])]
         if sl is not None:
             cols.append(sl[a:e].tolist())
-        cols += [pick(file_cells, file_codes[a:e]), names[a:e]]
-        out.write_buffer(row * (e - a) % interleave(cols))
+        cols.append(pick(file_cells, file_codes[a:e]))
+        if region is not None:
+            fmt = _spliced(region, head, b"\n")
+        else:
+            fmt = (head + b"%s\n") * (e - a)
+            cols.append(name_list)
+        out.write_buffer(fmt % interleave(cols))
     out.flush()
     return True
