@@ -8,6 +8,7 @@ that cannot be opened (missing, directory, no permission).
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sys
 from typing import Callable
@@ -79,7 +80,27 @@ arch_option = click.option("--arch", type=click.Choice(["amd64", "arm64"]), defa
                            help="Slice of a fat (universal) Mach-O file; default: the first.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Each command lives in its own module, imported only when that command runs:
+# start-up time matters when gosym symbolizes a handful of PCs.
+COMMAND_MODULES = {
+    "info": "info", "funcs": "funcs", "frames": "frames", "check": "check",
+    "symbolize": "symbolize", "stack": "stack",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMAND_MODULES:
+            # The module registers its command on `main` when imported.
+            importlib.import_module(f"{__name__}.{COMMAND_MODULES[name]}")
+        return self.commands.get(name)
+
+
+@click.group(cls=LazyGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="gosym", prog_name="gosym")
 def main() -> None:
     """Read Go binaries' function, line and stack-frame tables (.gopclntab).
@@ -89,17 +110,3 @@ def main() -> None:
     malformed, unsupported) or `check` found a mismatch; 2 usage errors and
     files that can't be opened.
     """
-
-
-def _register() -> None:
-    from . import frames, funcs, info  # noqa: F401  (commands register themselves)
-
-    for optional in ("check", "symbolize", "stack"):
-        try:
-            __import__(f"{__name__}.{optional}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{optional}":
-                raise
-
-
-_register()
