@@ -40,6 +40,21 @@ FLAG_ASM = 4
 FLAG_NAMES = ((FLAG_TOPFRAME, "TOPFRAME"), (FLAG_SPWRITE, "SPWRITE"), (FLAG_ASM, "ASM"))
 
 
+def unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(values, return_inverse=True); by counting (no sort) when the
+    integers span a small range, as func IDs, flags and file offsets do."""
+    v = np.asarray(values)
+    if len(v) and v.dtype.kind in "iu":
+        lo, hi = int(v.min()), int(v.max())
+        if hi - lo < 1 << 22:
+            shifted = v.astype(np.intp) - lo
+            seen = np.bincount(shifted, minlength=hi - lo + 1) > 0
+            return (np.flatnonzero(seen) + lo).astype(v.dtype), \
+                (np.cumsum(seen) - 1)[shifted]
+    uniq, inverse = np.unique(v, return_inverse=True)
+    return uniq, inverse.reshape(-1)
+
+
 def flag_names(flag: int) -> list[str]:
     return [name for bit, name in FLAG_NAMES if flag & bit]
 
@@ -377,6 +392,10 @@ class Table:
         return bytes(data[off:end]).decode("utf-8", "replace")
 
     def _find_nul(self, off: int) -> int:
+        # Most strings are short: look in a small window first.
+        i = bytes(self.data[off:off + 256]).find(b"\0") if off >= 0 else -1
+        if i >= 0:
+            return off + i
         # Search in bounded chunks so a corrupt offset can't scan the whole file.
         u8 = self._u8
         chunk = 4096
@@ -516,7 +535,7 @@ class Table:
             offs = self._gather_u32(np.where(ok, at, 0).astype(np.int64)).astype(np.int64)
             ok &= offs != 0xFFFFFFFF
             offs = offs + h.filetab_offset
-        uniq, codes = np.unique(np.where(ok, offs, -1), return_inverse=True)
+        uniq, codes = unique_inverse(np.where(ok, offs, -1))
         names: list[bytes | None] = []
         for off in uniq.tolist():
             name = None

@@ -6,7 +6,7 @@ import click
 import numpy as np
 
 from ..frames import frame_table, sp_delta_ranges
-from ..pclntab import FLAG_SPWRITE, flag_names
+from ..pclntab import FLAG_SPWRITE, flag_names, unique_inverse
 from ..render import (BLOCK_ROWS, JsonArrayWriter, JsonRows, Output, int_width, interleave,
                       json_bytes_str, json_inner, pick, table_line, text_last_column, write_csv,
                       write_table)
@@ -175,7 +175,7 @@ def _json_fast(out: Output, ft, order: np.ndarray, names: list[bytes],
     """The JSON output a block of functions per ``bytes %`` (same bytes as the loop)."""
     n = len(order)
     flag_values = ft.flags[order]
-    uflags, flag_codes = np.unique(flag_values, return_inverse=True)
+    uflags, flag_codes = unique_inverse(flag_values)
     flag_json = [("[" + ", ".join(f'"{x}"' for x in flag_names(f)) + "]").encode()
                  for f in uflags.tolist()]
     flag_codes = flag_codes.reshape(-1)

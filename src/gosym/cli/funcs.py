@@ -7,7 +7,7 @@ import re
 import click
 import numpy as np
 
-from ..pclntab import flag_names
+from ..pclntab import flag_names, unique_inverse
 from ..render import (BLOCK_ROWS, KEEP_JSON, KEEP_TEXT, TRAILING_SPECIAL, JsonArrayWriter,
                       JsonRows, Output, int_width, interleave, json_bytes_str, json_inner, pick,
                       table_line, text_last_column, write_csv, write_table)
@@ -95,8 +95,8 @@ def funcs(binary_path: str, arch: str | None, pattern: str | None, as_json: bool
 
 
 def _codes(values: np.ndarray) -> tuple[list[int], np.ndarray]:
-    uniq, codes = np.unique(values, return_inverse=True)
-    return uniq.tolist(), codes.reshape(-1)
+    uniq, codes = unique_inverse(values)
+    return uniq.tolist(), codes
 
 
 class _BlockNames:
