@@ -118,7 +118,7 @@ class PcValueLookup:
         ``lookup(offs, pcoffs)`` answers queries on any of them."""
         present = offs != 0
         offs_p = offs[present].astype(np.int64)
-        uniq = np.unique(offs_p)
+        uniq = _sorted_unique(offs_p)
         queries = len(offs_p) if queries is None else queries
         if len(uniq) <= self.small_batch and queries <= 8 * self.small_batch:
             span_of: dict[int, int] = {}
@@ -189,6 +189,15 @@ class _VectorSet:
         res[ok] = self.values[i[ok]]
         out[sel] = res
         return out
+
+
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """np.unique(a) for a 1-d array. (np.unique without return_inverse imports
+    numpy.ma on first use, ~12 ms of a short run.)"""
+    s = np.sort(a)
+    if len(s) > 1:
+        s = s[np.concatenate(([True], s[1:] != s[:-1]))]
+    return s
 
 
 def decode_tables(table: Table, offsets: np.ndarray):
@@ -316,19 +325,58 @@ def _decode_round(u8: np.ndarray, starts: np.ndarray, lens: np.ndarray, quantum:
 
 # --- the per-PC chains -----------------------------------------------------------------
 
+def _objects(items: list) -> np.ndarray:
+    a = np.empty(len(items), dtype=object)
+    a[:] = items
+    return a
+
+
 @dataclass
 class _Chains:
-    """Logical frames of each resolved PC, as parallel lists (innermost first)."""
+    """Logical frames of each resolved PC, as parallel numpy columns with one
+    element per frame (innermost first); input i's chain is frames
+    ptr[i]:ptr[i + 1]. Names and files are codes into the lists of distinct
+    strings, so per-frame Python objects are made only when asked for."""
 
-    valid: list[bool]
-    entry: list[int]  # file-space entry of the physical function
-    # (file-space lookup pc, name, func_id, file, line, inlined) of every
-    # level of every row; row i's chain is flat[ptr[i]:ptr[i + 1]]
-    flat: list[tuple]
-    ptr: list[int]
+    valid: np.ndarray  # bool per input PC
+    entry: np.ndarray  # int64 file-space entry of the physical function per input PC
+    ptr: np.ndarray  # int64, n + 1
+    pc: np.ndarray  # int64 file-space lookup pc
+    name_code: np.ndarray  # index into names
+    names: list[str]
+    func_id: np.ndarray  # int64
+    file_code: np.ndarray  # index into files
+    files: list[str | None]
+    line: np.ndarray  # int64, NONE where unknown
+    inlined: np.ndarray  # bool
+
+    def column_names(self, sel=None) -> list[str]:
+        codes = self.name_code if sel is None else self.name_code[sel]
+        return _objects(self.names)[codes].tolist()
+
+    def column_files(self, sel=None) -> list[str | None]:
+        codes = self.file_code if sel is None else self.file_code[sel]
+        return _objects(self.files)[codes].tolist()
+
+    def column_lines(self, sel=None) -> list[int | None]:
+        line = self.line if sel is None else self.line[sel]
+        out = line.tolist()
+        if bool((line == NONE).any()):
+            out = [None if v == NONE else v for v in out]
+        return out
+
+    @property
+    def flat(self) -> list[tuple]:
+        """(file-space lookup pc, name, func_id, file, line, inlined) of every frame."""
+        return list(zip(self.pc.tolist(), self.column_names(), self.func_id.tolist(),
+                        self.column_files(), self.column_lines(), self.inlined.tolist()))
 
     def chain(self, i: int) -> list[tuple]:
-        return self.flat[self.ptr[i]:self.ptr[i + 1]]
+        a, b = int(self.ptr[i]), int(self.ptr[i + 1])
+        sel = np.arange(a, b)
+        return list(zip(self.pc[sel].tolist(), self.column_names(sel),
+                        self.func_id[sel].tolist(), self.column_files(sel),
+                        self.column_lines(sel), self.inlined[sel].tolist()))
 
 
 class Resolver:
@@ -383,6 +431,22 @@ class Resolver:
             s = self._names[nameoff] = func_name_for_print(
                 self._cstr_at(self.t._funcname_base + nameoff))
         return s
+
+    def _names_of(self, nameoffs: np.ndarray) -> list[str]:
+        """Printed names of many distinct nameoffs: one find and one decode per
+        name in a single comprehension, funcNameForPrint only for names with a
+        bracket (generic instantiations)."""
+        if len(nameoffs) < 256:
+            return [self._name(o) for o in nameoffs.tolist()]
+        buf = self._buf
+        find = buf.find
+        at = (nameoffs + (self._tab_base + self.t._funcname_base)).tolist()
+        ends = [find(b"\0", a, a + (1 << 20)) for a in at]
+        if min(ends) < 0:
+            bad = ends.index(-1)
+            raise FormatError("unterminated string in the table", at[bad] - self._tab_base)
+        names = [buf[a:e].decode("utf-8", "replace") for a, e in zip(at, ends)]
+        return [func_name_for_print(nm) if "[" in nm else nm for nm in names]
 
     def resolve(self, pcs: np.ndarray, exact: bool | np.ndarray = False) -> _Chains:
         """pcs: file-space addresses; exact: no -1 (per PC or for all)."""
@@ -456,19 +520,17 @@ class Resolver:
         order = np.argsort(r_row, kind="stable")
         r_row, r_fu, r_pcoff, r_fid, r_noff, r_inl = (
             r_row[order], r_fu[order], r_pcoff[order], r_fid[order], r_noff[order], r_inl[order])
-        files, lines = self._file_lines(facts, r_fu, r_pcoff)
+        file_code, files, lines = self._file_lines(facts, r_fu, r_pcoff)
         uo, oinv = np.unique(r_noff, return_inverse=True)
-        unames = [self._name(o) for o in uo.tolist()]
-        names = [unames[k] for k in oinv.tolist()]
-        flat = list(zip((facts["entry"][r_fu] + r_pcoff).tolist(), names, r_fid.tolist(),
-                        files, lines, r_inl.tolist()))
-        # CSR: the chain of input row i is flat[ptr[i]:ptr[i + 1]].
+        names = self._names_of(uo)
+        # CSR: the chain of input row i is frames ptr[i]:ptr[i + 1].
         counts = np.zeros(n, np.int64)
         if len(r_row):
             np.add.at(counts, rows[r_row], 1)
         ptr = np.zeros(n + 1, np.int64)
         ptr[1:] = np.cumsum(counts)
-        return _Chains(valid.tolist(), entry.tolist(), flat, ptr.tolist())
+        return _Chains(valid, entry, ptr, facts["entry"][r_fu] + r_pcoff,
+                       oinv.reshape(-1), names, r_fid, file_code, files, lines, r_inl)
 
     # _func fields of the distinct functions, vectorised
     def _func_facts(self, ufunc: np.ndarray) -> dict[str, np.ndarray]:
@@ -518,19 +580,22 @@ class Resolver:
         size = self.t.layout.inline_entry_size
         c = self.b.container
         addrs = bases + idx * size
-        ub, binv = np.unique(bases, return_inverse=True)
-        file_base = np.zeros(len(ub), np.int64)
-        limit = np.zeros(len(ub), np.int64)
-        for k, a in enumerate(ub.tolist()):
-            s = c.section_at(a)
-            off = c.addr_to_offset(a)
-            if s is None or off is None:
-                raise FormatError(f"inline tree at {a:#x} is not mapped from the file")
-            file_base[k] = off - a
-            limit[k] = s.addr + s.file_size
-        if bool(np.any(addrs + size > limit[binv])):
+        # The section of each tree, by one searchsorted over the mapped sections
+        # (container.section_at's bisect, for all trees at once).
+        mapped = c._mapped
+        sec_addr = np.array([m.addr for m in mapped], np.int64)
+        sec_fend = np.array([m.addr + m.file_size for m in mapped], np.int64)
+        sec_in = np.array([m.addr + min(m.size, m.file_size) for m in mapped], np.int64)
+        sec_off = np.array([m.offset for m in mapped], np.int64)
+        k = np.searchsorted(sec_addr, bases, side="right") - 1
+        kk = np.maximum(k, 0)
+        bad = (k < 0) | (bases >= sec_in[kk]) if len(mapped) else np.ones(len(bases), bool)
+        if bool(bad.any()):
+            a = int(bases[np.flatnonzero(bad)[0]])
+            raise FormatError(f"inline tree at {a:#x} is not mapped from the file")
+        if bool(np.any(addrs + size > sec_fend[kk])):
             raise FormatError("inline tree index points past its section")
-        foff = addrs + file_base[binv]
+        foff = addrs + (sec_off[kk] - sec_addr[kk])
         raw = np.frombuffer(c.buf, np.uint8)
 
         def u32(at: np.ndarray) -> np.ndarray:
@@ -553,6 +618,7 @@ class Resolver:
         return fid, noff, parent
 
     def _file_lines(self, facts, r_fu: np.ndarray, r_pcoff: np.ndarray):
+        """(file code per frame, distinct files, line per frame (NONE: unknown))."""
         t = self.t
         span = facts["span"][r_fu]
         pcfile, pcln = facts["pcfile"][r_fu], facts["pcln"][r_fu]
@@ -560,30 +626,28 @@ class Resolver:
         filenos = both.lookup(pcfile, r_pcoff)
         lines = both.lookup(pcln, r_pcoff)
         h = t.header
-        files: list[str | None]
         if h.magic == MAGIC_GO12 or facts["cu"] is None:
-            files = []
+            code_of: dict[str | None, int] = {}
+            codes = []
             for fu, fno in zip(r_fu.tolist(), filenos.tolist()):
-                files.append(None if fno == NONE else
-                             t.file_name(t.func(int(facts["index"][fu])), fno))
-        else:
-            cu = facts["cu"][r_fu]
-            ok = (filenos != NONE) & (filenos >= 0)
-            at = h.cu_offset + 4 * (cu + np.where(ok, filenos, 0))
-            ok &= at + 4 <= len(t.data)
-            offs = t._gather_u32(np.where(ok, at, 0)).astype(np.int64)
-            ok &= offs != 0xFFFFFFFF
-            cache = self._files
-            uoff, finv = np.unique(np.where(ok, offs, -1), return_inverse=True)
-            ufiles: list[str | None] = []
-            for off in uoff.tolist():
-                name = cache.get(off, False)
-                if name is False:
-                    name = cache[off] = None if off < 0 else self._cstr_at(h.filetab_offset + off)
-                ufiles.append(name)
-            files = [ufiles[k] for k in finv.tolist()]
-        line_l = [None if v == NONE else v for v in lines.tolist()]
-        return files, line_l
+                name = None if fno == NONE else t.file_name(t.func(int(facts["index"][fu])), fno)
+                codes.append(code_of.setdefault(name, len(code_of)))
+            return np.array(codes, np.int64), list(code_of), lines
+        cu = facts["cu"][r_fu]
+        ok = (filenos != NONE) & (filenos >= 0)
+        at = h.cu_offset + 4 * (cu + np.where(ok, filenos, 0))
+        ok &= at + 4 <= len(t.data)
+        offs = t._gather_u32(np.where(ok, at, 0)).astype(np.int64)
+        ok &= offs != 0xFFFFFFFF
+        cache = self._files
+        uoff, finv = np.unique(np.where(ok, offs, -1), return_inverse=True)
+        ufiles: list[str | None] = []
+        for off in uoff.tolist():
+            name = cache.get(off, False)
+            if name is False:
+                name = cache[off] = None if off < 0 else self._cstr_at(h.filetab_offset + off)
+            ufiles.append(name)
+        return finv.reshape(-1), ufiles, lines
 
 
 # --- CallersFrames over a list ---------------------------------------------------------
@@ -631,30 +695,92 @@ def _symbolize(binary, pcs: Sequence[int], config: SymbolizeConfig,
     slide = config.slide
     n = len(pcs)
     r = resolver or Resolver(binary)
-    file_pcs = np.array(pcs, dtype=np.uint64) - np.uint64(slide % (1 << 64)) if n else \
-        np.zeros(0, np.uint64)
+    pcs_u = np.array(pcs, dtype=np.uint64) if n else np.zeros(0, np.uint64)
+    file_pcs = pcs_u - np.uint64(slide % (1 << 64))
     ch = r.resolve(file_pcs, config.pc_is_exact)
     wrapper, keep_wrappers_after = r.wrapper_ids()
     if not config.elide_wrappers:
         wrapper = None
     back = 0 if config.pc_is_exact else 1
-    frames: list[list[tuple]] = [[] for _ in range(n)]
-    elided: dict[int, list[tuple[int, tuple]]] = {}
-    consumed = [False] * n
-    unknown = []
-    valid, entries, flat, ptr = ch.valid, ch.entry, ch.flat, ch.ptr
+    counts = np.diff(ch.ptr)
+    row_of = np.repeat(np.arange(n, dtype=np.int64), counts)
     if not config.inline:
         # Each PC on its own: its physical function at the line of the outermost
         # call site (go tool addr2line's one answer per address, without
         # mixing the outer name with an inlined callee's line).
-        for i in range(n):
-            if not valid[i]:
-                unknown.append(i)
-                frames[i].append((pcs[i], UNKNOWN_FUNCTION, None, None, None, False, None))
-                continue
-            fpc, name, fid, file, line, _ = flat[ptr[i + 1] - 1]
-            frames[i].append((fpc + slide, name, file, line, entries[i] + slide, False, fid))
-        return Result(pcs, frames, consumed, unknown, elided)
+        last = ch.ptr[1:][ch.valid] - 1
+        return _assemble(pcs, ch, last, slide, {})
+    # Virtual PCs (the next input PC is a parent frame's PC) are rare outside
+    # runtime.Callers lists: only when there is one does the order-dependent
+    # walk below run; otherwise everything is decided with numpy.
+    nxt = row_of + 1
+    parent = np.ones(len(row_of), bool)
+    parent[ch.ptr[:-1][counts > 0]] = False  # the first frame of each chain
+    parent &= nxt < n
+    if bool(parent.any()):
+        k = np.flatnonzero(parent)
+        want = (ch.pc[k] + (slide + back)).astype(np.uint64)
+        if bool((pcs_u[nxt[k]] == want).any()):
+            return _walk(pcs, ch, slide, back, wrapper, keep_wrappers_after)
+    # The callee of each frame is the frame before it in the output order,
+    # none after an unknown PC and for the very first frame.
+    fid = ch.func_id
+    prev = np.empty(len(fid), np.int64)
+    prev[:1] = NONE
+    prev[1:] = fid[:-1]
+    first = ch.ptr[:-1][counts > 0]
+    after_unknown = np.zeros(n, bool)
+    after_unknown[1:] = ~ch.valid[:-1]
+    prev[first[after_unknown[ch.valid]]] = NONE
+    elide = np.zeros(len(fid), bool)
+    if wrapper is not None:
+        elide = (fid == wrapper) & (prev != NONE)
+        if keep_wrappers_after and bool(elide.any()):
+            elide &= ~np.isin(prev, np.array(sorted(keep_wrappers_after), np.int64))
+    elided: dict[int, list[tuple[int, tuple]]] = {}
+    if bool(elide.any()):
+        ks = np.flatnonzero(elide)
+        kept_before = np.cumsum(~elide) - (~elide)  # kept frames before each frame
+        pos = kept_before[ks] - kept_before[ch.ptr[row_of[ks]]]
+        tuples = _tuples(ch, ks, row_of[ks], slide)
+        for i, p, f in zip(row_of[ks].tolist(), pos.tolist(), tuples):
+            elided.setdefault(i, []).append((p, f))
+    keep = np.flatnonzero(~elide)
+    return _assemble(pcs, ch, keep, slide, elided)
+
+
+def _tuples(ch: _Chains, sel: np.ndarray, row: np.ndarray, slide: int) -> list[tuple]:
+    """Output tuples (pc, function, file, line, entry, inlined, func_id) of the
+    frames sel (rows: their input PCs), one zip over columns."""
+    return list(zip((ch.pc[sel] + slide).tolist(), ch.column_names(sel), ch.column_files(sel),
+                    ch.column_lines(sel), (ch.entry[row] + slide).tolist(),
+                    ch.inlined[sel].tolist(), ch.func_id[sel].tolist()))
+
+
+def _assemble(pcs: list[int], ch: _Chains, sel: np.ndarray, slide: int, elided) -> Result:
+    """Result from the frames sel (sorted frame indices) of the chains."""
+    n = len(pcs)
+    row = np.repeat(np.arange(n, dtype=np.int64), np.diff(ch.ptr))[sel]
+    tuples = _tuples(ch, sel, row, slide)
+    bounds = np.zeros(n + 1, np.int64)
+    bounds[1:] = np.cumsum(np.bincount(row, minlength=n))
+    b = bounds.tolist()
+    frames = [tuples[b[i]:b[i + 1]] for i in range(n)]
+    unknown = np.flatnonzero(~ch.valid).tolist()
+    for i in unknown:
+        frames[i] = [(pcs[i], UNKNOWN_FUNCTION, None, None, None, False, None)]
+    return Result(pcs, frames, [False] * n, unknown, elided)
+
+
+def _walk(pcs: list[int], ch: _Chains, slide: int, back: int, wrapper,
+          keep_wrappers_after) -> Result:
+    """The order-dependent rules frame by frame (virtual-PC consumption)."""
+    n = len(pcs)
+    frames: list[list[tuple]] = [[] for _ in range(n)]
+    elided: dict[int, list[tuple[int, tuple]]] = {}
+    consumed = [False] * n
+    unknown = []
+    valid, entries, flat, ptr = ch.valid.tolist(), ch.entry.tolist(), ch.flat, ch.ptr.tolist()
     callee = None  # funcID of the frame just produced; None before the first
     i = 0
     while i < n:
@@ -691,7 +817,7 @@ def find_frames(binary, pc: int, resolver: Resolver | None = None) -> list[Frame
     ch = r.resolve(np.array([pc], dtype=np.uint64), True)
     if not ch.valid[0]:
         return []
-    e = ch.entry[0]
+    e = int(ch.entry[0])
     return [Frame(p, nm, fl, ln, e, il, fid, 0) for p, nm, fid, fl, ln, il in ch.chain(0)]
 
 
