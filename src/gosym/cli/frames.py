@@ -185,40 +185,51 @@ def _json_fast(out: Output, ft, order: np.ndarray, names: list[bytes],
     maxd = ft.max_sp_delta[order]
     args = ft.args[order]
     sel_names = json_inner(pick(names, order))
+    # flags and nosplit: one piece per distinct pair.
+    ns_codes = np.zeros(n, np.int64) if nosplit is None else 1 + np.asarray(nosplit, np.int64)
+    ns_json = [b"null", b"false", b"true"]
+    tail_json = [f + b', "nosplit": ' + x for f in flag_json for x in ns_json]
+    tail_codes = flag_codes * 3 + ns_codes
     head = (b',\n{"name": "%s", "entry": %d, "end": %d, "frame_size": %d, "max_sp_delta": %d, '
-            b'"args": %d, "flags": %s, "nosplit": ' + (b"null" if nosplit is None else b"%s"))
+            b'"args": %d, "flags": %s')
     r = ft.ranges
     if pcs:
         first = r.first[order]
         count = r.count[order]
-        triple = b"[%d, %d, %d]"
-        by_count: dict[int, bytes] = {}
+        # A function's list is its pcsp table's, shifted by its entry: the values
+        # go into a format per distinct table, the addresses are formatted.
+        keys = np.where(count > 0, first, -1)
+        templates: dict[int, bytes] = {-1: b""}
     with JsonRows(out) as rows:
         for a in range(0, n, BLOCK_ROWS):
             e = min(n, a + BLOCK_ROWS)
             cols = [sel_names[a:e], entries[a:e].tolist(), ends[a:e].tolist(),
                     fsz[a:e].tolist(), maxd[a:e].tolist(), args[a:e].tolist(),
-                    pick(flag_json, flag_codes[a:e])]
-            if nosplit is not None:
-                cols.append([b"true" if x else b"false" for x in nosplit[a:e].tolist()])
+                    pick(tail_json, tail_codes[a:e])]
             if not pcs:
                 rows.add_block((head + b"}") * (e - a) % interleave(cols), e - a)
                 continue
-            # The sp_deltas lists of the block, one % over all their numbers, split
-            # at NULs into one piece per function.
+            # The sp_deltas lists of the block, one % over all their addresses,
+            # split at NULs into one piece per function.
             c = count[a:e]
-            for x in np.unique(c).tolist():
-                if x not in by_count:
-                    by_count[x] = b", ".join([triple] * x)
+            k = keys[a:e]
+            uk, at_k = np.unique(k, return_index=True)
+            new = [(x, cnt) for x, cnt in zip(uk.tolist(), c[at_k].tolist())
+                   if x not in templates]
+            if new:
+                # The new templates with one % over their values ("%%d" stays "%d").
+                fmt = b"\0".join(b", ".join([b"[%%d, %%d, %d]"] * cnt) for _, cnt in new)
+                sel = np.concatenate([np.arange(x, x + cnt) for x, cnt in new])
+                done = (fmt % tuple(r.value[sel].tolist())).split(b"\0")
+                templates.update(zip((x for x, _ in new), done))
             total = int(c.sum())
             rel = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(c) - c, c)
             at = np.repeat(first[a:e], c) + rel
             base = np.repeat(entries[a:e], c)
-            nums = np.empty((total, 3), np.int64)
+            nums = np.empty((total, 2), np.int64)
             nums[:, 0] = base + r.start[at]
             nums[:, 1] = base + r.end[at]
-            nums[:, 2] = r.value[at]
-            fmt = b"\0".join(map(by_count.__getitem__, c.tolist()))
+            fmt = b"\0".join(map(templates.__getitem__, k.tolist()))
             cols.append((fmt % tuple(nums.reshape(-1).tolist())).split(b"\0"))
             rows.add_block((head + b', "sp_deltas": [%s]}') * (e - a) % interleave(cols), e - a)
 
