@@ -186,14 +186,19 @@ def find_moduledata(container: Container, table: Table, location: TableLocation,
                   words[16] == location.address + h.pcln_offset)
         if not ok:
             continue
+        text = words[fields["text"]]
+        if container.section_at(text) is None:
+            continue  # moduledata.text is always inside a text section: a damaged copy
+        gofunc = words[fields["gofunc"]] if "gofunc" in fields else None
+        if gofunc is not None and container.section_at(gofunc) is None:
+            gofunc = None  # points nowhere in the file: as good as unknown
         sect_ptr = words[fields["textsectmap"]]
         sect_len = _plain_word(container, addr + 8 * (fields["textsectmap"] + 1))
         textsects = _read_textsects(container, sect_ptr, sect_len)
         s = container.section_at(addr)
         how = "pointer to the table" + (f" in {s.full_name}" if s else "")
-        return ModuleData(addr, how, words[fields["text"]], words[fields["etext"]],
-                          words[fields["minpc"]], words[fields["maxpc"]],
-                          words[fields["gofunc"]] if "gofunc" in fields else None,
+        return ModuleData(addr, how, text, words[fields["etext"]],
+                          words[fields["minpc"]], words[fields["maxpc"]], gofunc,
                           tuple(textsects))
     return None
 
