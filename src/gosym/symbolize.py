@@ -652,27 +652,109 @@ class Resolver:
 
 # --- CallersFrames over a list ---------------------------------------------------------
 
-@dataclass(frozen=True)
 class Result:
     """Frames of a PC list: ``frames[i]`` are those produced while handling PC i.
 
     Each frame is a tuple (pc, function, file, line, entry, inlined, func_id) in
     runtime addresses; ``consumed[i]`` is True for a PC taken as the virtual PC
     of the previous PC's parent frame (its frames list is empty);
-    ``unknown`` lists the indices of PCs outside every function.
+    ``unknown`` lists the indices of PCs outside every function; ``elided``
+    holds the wrapper frames left out, by PC index: (position in frames[i] it
+    would have had, frame).
+
+    ``frames`` is built on first use: output that only needs text
+    (:meth:`addr2line_text`) is made from the frame columns directly, without
+    a tuple per frame.
     """
 
-    pcs: list[int]
-    frames: list[list[tuple]]
-    consumed: list[bool]
-    unknown: list[int]
-    # wrapper frames left out, by PC index: (position in frames[i] it would have had, frame)
-    elided: dict[int, list[tuple[int, tuple]]]
+    __slots__ = ("pcs", "_frames", "consumed", "unknown", "elided", "_kept")
+
+    def __init__(self, pcs: list[int], frames: list[list[tuple]] | None,
+                 consumed: list[bool], unknown: list[int],
+                 elided: dict[int, list[tuple[int, tuple]]], kept: "_Kept | None" = None) -> None:
+        self.pcs = pcs
+        self._frames = frames
+        self.consumed = consumed
+        self.unknown = unknown
+        self.elided = elided
+        self._kept = kept
+
+    @property
+    def frames(self) -> list[list[tuple]]:
+        if self._frames is None:
+            was_enabled = gc.isenabled()
+            gc.disable()
+            try:
+                self._frames = self._kept.frames()
+            finally:
+                if was_enabled:
+                    gc.enable()
+            self._kept = None
+        return self._frames
 
     def iter_frames(self) -> Iterator[Frame]:
         for i, fs in enumerate(self.frames):
             for f in fs:
                 yield Frame(f[0], f[1], f[2], f[3], f[4], f[5], f[6], i)
+
+    def addr2line_text(self) -> str:
+        """`go tool addr2line`'s output: per frame "function\\nfile:line\\n"
+        ("?" and 0 where unknown)."""
+        if self._kept is not None:
+            return self._kept.addr2line_text()
+        return "".join([f"{name}\n{file or '?'}:{line or 0}\n"
+                        for fs in self.frames for _pc, name, file, line, _e, _il, _fid in fs])
+
+
+@dataclass
+class _Kept:
+    """The frames a Result shows, as indices into the chains' columns."""
+
+    pcs: list[int]
+    ch: _Chains
+    sel: np.ndarray  # frame indices, in output order
+    row: np.ndarray  # input PC of each
+    slide: int
+
+    def _bounds(self) -> list[int]:
+        n = len(self.pcs)
+        bounds = np.zeros(n + 1, np.int64)
+        bounds[1:] = np.cumsum(np.bincount(self.row, minlength=n))
+        return bounds.tolist()
+
+    def _unknown(self) -> list[int]:
+        return np.flatnonzero(~self.ch.valid).tolist()
+
+    def frames(self) -> list[list[tuple]]:
+        pcs = self.pcs
+        tuples = _tuples(self.ch, self.sel, self.row, self.slide)
+        b = self._bounds()
+        frames = [tuples[b[i]:b[i + 1]] for i in range(len(pcs))]
+        for i in self._unknown():
+            frames[i] = [(pcs[i], UNKNOWN_FUNCTION, None, None, None, False, None)]
+        return frames
+
+    def addr2line_text(self) -> str:
+        ch, sel = self.ch, self.sel
+        k = len(sel)
+        # Four parts per frame, joined once: name, newline, "file:", "line\n".
+        parts: list = [None] * (4 * k)
+        parts[0::4] = ch.column_names(sel)
+        parts[1::4] = ["\n"] * k
+        parts[2::4] = _objects([f"{f or '?'}:" for f in ch.files])[ch.file_code[sel]].tolist()
+        line = ch.line[sel]
+        parts[3::4] = [f"{v}\n" for v in np.where(line == NONE, 0, line).tolist()]
+        unknown = self._unknown()
+        if not unknown:
+            return "".join(parts)
+        b = self._bounds()
+        out, prev = [], 0
+        for i in unknown:
+            out.append("".join(parts[4 * prev:4 * b[i]]))
+            out.append("?\n?:0\n")
+            prev = b[i]
+        out.append("".join(parts[4 * prev:]))
+        return "".join(out)
 
 
 def symbolize(binary, pcs: Sequence[int], config: SymbolizeConfig = SymbolizeConfig(),
@@ -758,18 +840,11 @@ def _tuples(ch: _Chains, sel: np.ndarray, row: np.ndarray, slide: int) -> list[t
 
 
 def _assemble(pcs: list[int], ch: _Chains, sel: np.ndarray, slide: int, elided) -> Result:
-    """Result from the frames sel (sorted frame indices) of the chains."""
+    """Result showing the frames sel (sorted frame indices) of the chains."""
     n = len(pcs)
     row = np.repeat(np.arange(n, dtype=np.int64), np.diff(ch.ptr))[sel]
-    tuples = _tuples(ch, sel, row, slide)
-    bounds = np.zeros(n + 1, np.int64)
-    bounds[1:] = np.cumsum(np.bincount(row, minlength=n))
-    b = bounds.tolist()
-    frames = [tuples[b[i]:b[i + 1]] for i in range(n)]
     unknown = np.flatnonzero(~ch.valid).tolist()
-    for i in unknown:
-        frames[i] = [(pcs[i], UNKNOWN_FUNCTION, None, None, None, False, None)]
-    return Result(pcs, frames, [False] * n, unknown, elided)
+    return Result(pcs, None, [False] * n, unknown, elided, _Kept(pcs, ch, sel, row, slide))
 
 
 def _walk(pcs: list[int], ch: _Chains, slide: int, back: int, wrapper,

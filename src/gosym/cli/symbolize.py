@@ -125,9 +125,7 @@ def symbolize_cmd(binary_path: str, pcs: tuple[str, ...], arch: str | None, as_j
     if as_json or fmt == "json":
         _write_json(out, result)
     elif fmt == "addr2line":
-        text = [f"{name}\n{file or '?'}:{line or 0}\n"
-                for fs in result.frames for _pc, name, file, line, _e, _il, _fid in fs]
-        out.write("".join(text).encode("utf-8", "replace"))
+        out.write(result.addr2line_text().encode("utf-8", "replace"))
     else:
         back = 0 if pc_is_exact else 1
         text = []
