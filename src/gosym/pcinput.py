@@ -244,7 +244,21 @@ def _func_line(text: str) -> str | None:
     return name
 
 
+_ONE_PER_LINE = re.compile(r"[0-9a-fA-FxX\n]*")
+
+
 def parse_text(text: str) -> ParsedInput:
+    # The most common input, one number per line and nothing else, without
+    # splitting into lines first (numbers end up the same as _numbers_only's).
+    if text and text[0] != "\n" and "\n\n" not in text and _ONE_PER_LINE.fullmatch(text):
+        tokens = text.split()
+        try:
+            numbers = list(map(int, tokens, repeat(16 if _HEX_HINT.search(text) else 10)))
+        except ValueError:
+            numbers = None  # e.g. "0x0x1": the general parser names the bad token
+        if numbers is not None:
+            return ParsedInput(lines=len(tokens), numbers=numbers,
+                               number_lines=list(range(1, len(tokens) + 1)))
     return parse_lines(text.splitlines())
 
 
