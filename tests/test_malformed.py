@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent / "regressions"))
 import mutations  # noqa: E402
 
 COMMANDS = ["info", "funcs", "frames"] + [c for c in ("check", "symbolize", "stack")
-                                          if c in main.commands]
+                                          if c in mutations.cli_commands()]
 
 
 def _invoke(args: list[str]):
@@ -290,12 +290,12 @@ def test_fat_macho(tmp_path, pair):
     for arch in ("amd64", "arm64"):
         for args in (["funcs", "--json"], ["frames", "--top", "5"],
                      ["check", "--match", "^main\\."], ["stack"]):
-            if args[0] not in main.commands:
+            if args[0] not in mutations.cli_commands():
                 continue
             extra = [hex(mains[arch] + 1)] if args[0] == "stack" else []
             r = _invoke(args + ["--arch", arch, str(fat)] + extra)
             assert r.exit_code == 0, (args, r.stderr)
-        if "symbolize" in main.commands:
+        if "symbolize" in mutations.cli_commands():
             r = _invoke(["symbolize", "--json", "--pc-is-exact", "--arch", arch, str(fat),
                          hex(mains[arch] + 1)])
             assert r.exit_code == 0, r.stderr
