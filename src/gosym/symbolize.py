@@ -700,10 +700,14 @@ class Result:
     def addr2line_text(self) -> str:
         """`go tool addr2line`'s output: per frame "function\\nfile:line\\n"
         ("?" and 0 where unknown)."""
+        return "".join(self.iter_addr2line())
+
+    def iter_addr2line(self) -> Iterator[str]:
+        """addr2line_text in pieces (a few thousand frames each)."""
         if self._kept is not None:
-            return self._kept.addr2line_text()
-        return "".join([f"{name}\n{file or '?'}:{line or 0}\n"
-                        for fs in self.frames for _pc, name, file, line, _e, _il, _fid in fs])
+            return self._kept.iter_addr2line()
+        return iter(["".join([f"{name}\n{file or '?'}:{line or 0}\n" for fs in self.frames
+                              for _pc, name, file, line, _e, _il, _fid in fs])])
 
 
 @dataclass
@@ -734,27 +738,26 @@ class _Kept:
             frames[i] = [(pcs[i], UNKNOWN_FUNCTION, None, None, None, False, None)]
         return frames
 
-    def addr2line_text(self) -> str:
+    def iter_addr2line(self, chunk: int = 1 << 14) -> Iterator[str]:
         ch, sel = self.ch, self.sel
         k = len(sel)
-        # Four parts per frame, joined once: name, newline, "file:", "line\n".
-        parts: list = [None] * (4 * k)
-        parts[0::4] = ch.column_names(sel)
-        parts[1::4] = ["\n"] * k
-        parts[2::4] = _objects([f"{f or '?'}:" for f in ch.files])[ch.file_code[sel]].tolist()
-        line = ch.line[sel]
-        parts[3::4] = [f"{v}\n" for v in np.where(line == NONE, 0, line).tolist()]
-        unknown = self._unknown()
-        if not unknown:
-            return "".join(parts)
+        names = _objects(ch.names)
+        files = _objects([f"{f or '?'}:" for f in ch.files])
         b = self._bounds()
-        out, prev = [], 0
-        for i in unknown:
-            out.append("".join(parts[4 * prev:4 * b[i]]))
-            out.append("?\n?:0\n")
-            prev = b[i]
-        out.append("".join(parts[4 * prev:]))
-        return "".join(out)
+        ins = [b[i] for i in self._unknown()]  # "?" frames go before these frames
+        cuts = sorted(set(range(0, k, chunk)) | set(ins) | {k})
+        prev = j = 0
+        for c in cuts:
+            if c > prev:
+                s = sel[prev:c]
+                line = ch.line[s]
+                yield "".join([f"{n}\n{f}{v}\n" for n, f, v in zip(
+                    names[ch.name_code[s]].tolist(), files[ch.file_code[s]].tolist(),
+                    np.where(line == NONE, 0, line).tolist())])
+                prev = c
+            while j < len(ins) and ins[j] == c:
+                yield "?\n?:0\n"
+                j += 1
 
 
 def symbolize(binary, pcs: Sequence[int], config: SymbolizeConfig = SymbolizeConfig(),

@@ -125,7 +125,8 @@ def symbolize_cmd(binary_path: str, pcs: tuple[str, ...], arch: str | None, as_j
     if as_json or fmt == "json":
         _write_json(out, result)
     elif fmt == "addr2line":
-        out.write(result.addr2line_text().encode("utf-8", "replace"))
+        for text in result.iter_addr2line():
+            out.write(text.encode("utf-8", "replace"))
     else:
         back = 0 if pc_is_exact else 1
         text = []
