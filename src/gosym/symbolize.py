@@ -555,18 +555,53 @@ class Resolver:
                        oinv.reshape(-1), names, r_fid, file_code, files, lines, r_inl)
 
     # _func fields of the distinct functions, vectorised
+    def _columns(self, ufunc: np.ndarray, rec: np.ndarray, extra: int):
+        """_func fields of many functions from one row gather of their records
+        (func_size + extra bytes each): one random access per record instead
+        of one per field. None when a record's bytes run past the table data
+        or for the Go 1.2 layouts (fields of other sizes): then Table.column."""
+        t = self.t
+        L = t.layout
+        u8 = t._u8
+        width = L.func_size + extra
+        if L.magic == MAGIC_GO12 or not len(rec) or int(rec.min()) < 0 or \
+                int(rec.max()) + width > len(u8):
+            return None
+        rows = np.lib.stride_tricks.as_strided(u8, shape=(len(u8) - width + 1, width),
+                                               strides=(1, 1), writeable=False)[rec]
+
+        def u32(at: int | None) -> np.ndarray | None:
+            if at is None:
+                return None
+            return np.ascontiguousarray(rows[:, at:at + 4]).view("<u4").reshape(-1)
+
+        return {"npcdata": u32(L.npcdata_at), "nfuncdata": rows[:, L.nfuncdata_at],
+                "pcfile": u32(L.pcfile_at), "pcln": u32(L.pcln_at),
+                "cu_offset": u32(L.cuoff_at), "func_id": rows[:, L.funcid_at],
+                "nameoff": u32(L.nameoff_at), "pcdata": rows[:, L.func_size:]}
+
     def _func_facts(self, ufunc: np.ndarray) -> dict[str, np.ndarray]:
         t = self.t
         L = t.layout
         entries = t.entries
         rec = t.record_offsets[ufunc]
-        npcdata = t.column("npcdata", ufunc).astype(np.int64)
-        nfuncdata = t.column("nfuncdata", ufunc).astype(np.int64)
         pcdata_k, funcdata_k = self.b.inline_tree_indices
+        cols = self._columns(ufunc, rec, 4 * (pcdata_k + 1))
+
+        def column(name: str):
+            return t.column(name, ufunc) if cols is None else cols[name]
+
+        npcdata = column("npcdata").astype(np.int64)
+        nfuncdata = column("nfuncdata").astype(np.int64)
         inl = np.zeros(len(ufunc), np.int64)
         has = npcdata > pcdata_k
         if bool(has.any()):
-            inl[has] = t._gather_u32(rec[has] + L.func_size + 4 * pcdata_k)
+            if cols is None:
+                inl[has] = t._gather_u32(rec[has] + L.func_size + 4 * pcdata_k)
+            else:
+                at = 4 * pcdata_k
+                inl[has] = np.ascontiguousarray(
+                    cols["pcdata"][has][:, at:at + 4]).view("<u4").reshape(-1)
         tree = np.zeros(len(ufunc), np.int64)
         hasfd = (nfuncdata > funcdata_k) & (inl != 0)
         if bool(hasfd.any()):
@@ -583,15 +618,15 @@ class Resolver:
                 for k in np.flatnonzero(hasfd).tolist():
                     addr = self.b.inline_tree_address(t.func(int(ufunc[k])))
                     tree[k] = addr or 0
-        cu = t.column("cu_offset", ufunc)
+        cu = column("cu_offset")
         return {
             "entry": entries[ufunc].astype(np.int64),
             "span": (entries[ufunc + 1] - entries[ufunc]).astype(np.int64),
-            "pcfile": t.column("pcfile", ufunc).astype(np.int64),
-            "pcln": t.column("pcln", ufunc).astype(np.int64),
+            "pcfile": column("pcfile").astype(np.int64),
+            "pcln": column("pcln").astype(np.int64),
             "cu": None if cu is None else cu.astype(np.int64),
-            "func_id": t.column("func_id", ufunc).astype(np.int64),
-            "nameoff": t.column("nameoff", ufunc).astype(np.int64),
+            "func_id": column("func_id").astype(np.int64),
+            "nameoff": column("nameoff").astype(np.int64),
             "inl": inl,
             "tree": tree,
             "index": ufunc,
