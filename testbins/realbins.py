@@ -66,9 +66,16 @@ def wheel(ver: str, goarch: str, platforms: list[str]) -> Source:
 
 
 ESBUILD_CURRENT = "0.28.2"
+# Every linux/darwin x amd64/arm64 package each release line published (0.8.9 had
+# no darwin/arm64 build; the 0.11 packages stopped at different patch releases).
 SOURCES = [
     npm("esbuild-linux-64", "0.8.9", "linux", "amd64"),  # Go 1.15 table layout
+    npm("esbuild-linux-arm64", "0.8.9", "linux", "arm64"),
+    npm("esbuild-darwin-64", "0.8.9", "darwin", "amd64"),
     npm("esbuild-linux-64", "0.11.23", "linux", "amd64"),
+    npm("esbuild-linux-arm64", "0.11.20", "linux", "arm64"),
+    npm("esbuild-darwin-64", "0.11.11", "darwin", "amd64"),
+    npm("esbuild-darwin-arm64", "0.11.20", "darwin", "arm64"),
     npm("esbuild-linux-64", "0.13.15", "linux", "amd64"),
     npm("esbuild-darwin-arm64", "0.13.15", "darwin", "arm64"),
     npm("esbuild-darwin-64", "0.13.15", "darwin", "amd64"),
@@ -76,6 +83,7 @@ SOURCES = [
     npm("esbuild-linux-64", "0.14.54", "linux", "amd64"),
     npm("esbuild-linux-arm64", "0.14.54", "linux", "arm64"),
     npm("esbuild-darwin-arm64", "0.14.54", "darwin", "arm64"),
+    npm("esbuild-darwin-64", "0.14.54", "darwin", "amd64"),
     npm("@esbuild/linux-x64", ESBUILD_CURRENT, "linux", "amd64"),
     npm("@esbuild/linux-arm64", ESBUILD_CURRENT, "linux", "arm64"),
     npm("@esbuild/darwin-arm64", ESBUILD_CURRENT, "darwin", "arm64"),

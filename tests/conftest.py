@@ -30,3 +30,20 @@ def need(items: list, what: str) -> list:
 ALL_TESTBINS = testbins()
 CALLERS = [b for b in ALL_TESTBINS if b.program == "callers"]
 REALBINS = realbins()
+
+
+def known_pcsp_defects(goos: str, goarch: str, go_version: str | None) -> set[str]:
+    """Functions whose pcsp table Go itself got wrong, by platform and release.
+
+    Go <= 1.16 darwin/amd64 runtime.mstart_stub (runtime/sys_darwin_amd64.s) is
+    ``TEXT runtime·mstart_stub(SB),NOSPLIT,$0`` followed by ``SUBQ $40, SP``:
+    the assembler tracks no explicit SUBQ on SP, and before Go 1.17 there was no
+    SPWRITE flag to say so, so its table claims sp_delta 0 inside a 40-byte
+    frame. Go 1.17 rewrote it with PUSH_REGS_HOST_TO_ABI0 (ADJSP), which the
+    table describes. `gosym check` is right to report it.
+    """
+    if goos == "darwin" and goarch == "amd64" and go_version:
+        parts = go_version.removeprefix("go").split(".")
+        if len(parts) >= 2 and parts[0] == "1" and int(parts[1]) <= 16:
+            return {"runtime.mstart_stub"}
+    return set()
