@@ -289,26 +289,27 @@ def _decode_round(b: np.ndarray, width: int, k: int, quantum: int):
     vlen = vend - vstart
     complete = (b[vend - 1] < 0x80) & (vlen <= 5)
     val = (b[vstart] & 0x7F).astype(np.int64)
+    more = np.flatnonzero(vlen > 1)
     for i in range(1, 5):
-        more = np.flatnonzero(vlen > i)
         if not len(more):
             break
         val[more] |= (b[vstart[more] + i] & 0x7F).astype(np.int64) << (7 * i)
-    # varints per table (every window has at least one byte, so one varint)
-    nv_seg = np.add.reduceat(np.ones(len(vstart), np.int64),
-                             np.searchsorted(vstart, seg_off[:-1]))
-    vseg = np.repeat(np.arange(k, dtype=np.int64), nv_seg)
+        more = more[vlen[more] > i + 1]
+    # table of each varint (windows have a power-of-two width; every window
+    # starts a varint)
     nv = len(vstart)
-    first_v = np.zeros(k, np.int64)
-    first_v[1:] = np.cumsum(nv_seg)[:-1]
+    vseg = vstart >> (width.bit_length() - 1) if width & (width - 1) == 0 else vstart // width
+    first_v = np.searchsorted(vstart, seg_off[:-1])
     j = np.arange(nv, dtype=np.int64) - first_v[vseg]
+    par = j & 1
     # The table ends at a zero value delta on any pair after the first.
-    term = (j >= 2) & ((j & 1) == 0) & (val == 0)
-    cand = np.flatnonzero(term)
+    cand = np.flatnonzero((j >= 2) & (par == 0) & (val == 0))
     tpos = np.full(k, -1, np.int64)
     if len(cand):
-        segs, first = np.unique(vseg[cand], return_index=True)
-        tpos[segs] = cand[first]
+        cs = vseg[cand]  # sorted: the first candidate of each table
+        first = np.ones(len(cs), bool)
+        first[1:] = cs[1:] != cs[:-1]
+        tpos[cs[first]] = cand[first]
     has_term = tpos >= 0
     bad = np.cumsum(~complete)
     bad_before = np.where(first_v > 0, bad[np.maximum(first_v - 1, 0)], 0)
@@ -316,8 +317,8 @@ def _decode_round(b: np.ndarray, width: int, k: int, quantum: int):
     if bool(has_term.any()):
         ok[has_term] = bad[tpos[has_term]] - bad_before[has_term] == 0
     keep = ok[vseg] & (np.arange(nv) < tpos[vseg])
-    even = keep & ((j & 1) == 0)
-    odd = keep & ((j & 1) == 1)
+    even = keep & (par == 0)
+    odd = keep & (par == 1)
     vd = val[even]
     pd = val[odd] * quantum
     rowseg = vseg[even]
