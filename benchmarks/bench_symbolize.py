@@ -16,34 +16,42 @@ elision), so the comparison is conservative.
 Default binary: $GOSYM_CACHE/big/awsbig when it exists (~300 MB, ~400k
 functions), else the largest linux/amd64 test binary. --binary PATH picks another.
 
-Measured 2026-11-21, 2 shared cores (load average 5-10 from parallel builds,
-so single runs vary by ~30%), best of 3; CPU = user+sys of the process;
-ratios are gosym / addr2line:
+gosym is run as the entry point installed for the interpreter (not through a
+version manager's shim, which adds ~60 ms of bash per start).
+
+Measured 2026-11-21 22:17 UTC, 2 shared cores (load average 2-3 from other
+work, so single runs vary by ~30%), best of 5 on awsbig and of 3 elsewhere;
+wall and CPU minima are taken separately, and CPU = user+sys of the process,
+including the threads OpenBLAS starts when numpy is imported (which is why a
+CPU figure can exceed the wall one); ratios are gosym / addr2line:
 
 319 MB awsbig (Go 1.24, 410k functions), the default when present:
       N   wall gosym / a2l           CPU gosym / a2l           peak RSS gosym / a2l
-   1000   0.45 s / 0.56 s (0.80x)    0.21 s / 0.28 s (0.76x)   138 MB / 407 MB (0.34x)
-  10000   0.60 s / 0.68 s (0.88x)    0.28 s / 0.32 s (0.87x)   176 MB / 412 MB (0.43x)
- 100000   0.89 s / 0.79 s (1.13x)    0.79 s / 0.49 s (1.62x)   286 MB / 400 MB (0.72x)
+   1000   0.15 s / 0.33 s (0.46x)    0.25 s / 0.40 s (0.63x)   133 MB / 361 MB (0.37x)
+  10000   0.19 s / 0.34 s (0.57x)    0.29 s / 0.41 s (0.71x)   147 MB / 360 MB (0.41x)
+ 100000   0.53 s / 0.67 s (0.80x)    0.63 s / 0.78 s (0.82x)   270 MB / 417 MB (0.65x)
+(Before the columnar rewrite of symbolize, same machine and load, single runs
+through the shim at 22:00 UTC: 0.32-0.36 s vs 0.35-0.36 s at 1k, 1.05-1.08 s
+vs 0.64-0.74 s at 100k; the shim accounts for ~0.06 s of each.)
 
 52 MB go-task 3.54 (Go 1.27, 61k functions):
-   1000   0.31 s / 0.05 s (5.8x)     0.22 s / 0.03 s (6.5x)    65 MB / 67 MB (0.97x)
-  10000   0.41 s / 0.08 s (5.3x)     0.29 s / 0.05 s (5.8x)    122 MB / 58 MB (2.1x)
- 100000   1.19 s / 0.29 s (4.1x)     0.80 s / 0.19 s (4.2x)    289 MB / 80 MB (3.6x)
+   1000   0.15 s / 0.04 s (4.0x)     0.25 s / 0.05 s (4.8x)    60 MB / 46 MB (1.3x)
+  10000   0.21 s / 0.05 s (4.6x)     0.31 s / 0.06 s (5.1x)    112 MB / 47 MB (2.4x)
+ 100000   0.55 s / 0.18 s (3.1x)     0.65 s / 0.19 s (3.4x)    209 MB / 48 MB (4.4x)
 
 4 MB callers test binary (Go 1.27 PIE, 2.7k functions):
-   1000   0.37 s / 0.012 s (32x)     0.24 s / 0.006 s (40x)    50 MB / 26 MB (1.9x)
-  10000   0.64 s / 0.032 s (20x)     0.29 s / 0.015 s (19x)    66 MB / 28 MB (2.4x)
- 100000   1.08 s / 0.17 s (6.4x)     0.51 s / 0.08 s (6.5x)    131 MB / 34 MB (3.9x)
+   1000   0.17 s / 0.006 s (27x)     0.26 s / 0.006 s (42x)    50 MB / 25 MB (2.0x)
+  10000   0.20 s / 0.013 s (15x)     0.29 s / 0.013 s (23x)    83 MB / 28 MB (3.0x)
+ 100000   0.31 s / 0.074 s (4.2x)    0.41 s / 0.073 s (5.6x)   120 MB / 34 MB (3.6x)
 
-In-process symbolize() on awsbig (no start-up): 15 µs/PC at 1k, 7.3 µs/PC at
-10k, 5.1 µs/PC at 100k with the default (vectorised for many tables); the
-cached Python stepper alone needs 25 / 10 / 9.9 µs/PC, and the straightforward
-decoder ~110 µs/PC. What remains of a small run is process start-up: importing
-numpy, pyelftools and click costs ~0.2 s of CPU before the first PC, which is
-why small binaries and short lists stay far from addr2line, whose own start-up
-grows with the binary (it loads the whole symbol table: 0.3 s and 400 MB on
-awsbig).
+In-process symbolize() on awsbig (no start-up): 15 µs/PC at 1k, 4.6 µs/PC at
+10k, 3.3 µs/PC at 100k with the default (vectorised for many tables); the
+cached Python stepper alone needs 23 / 10.5 / 8.8 µs/PC, and the
+straightforward decoder ~110 µs/PC. What remains of a small run is process
+start-up: importing numpy, pyelftools and click costs ~0.13 s of CPU before
+the first PC, which is why small binaries and short lists stay far from
+addr2line, whose own start-up grows with the binary (it loads the whole symbol
+table: 0.3 s and 400 MB on awsbig).
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ import argparse
 import os
 import random
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -70,6 +79,20 @@ def addr2line_tool() -> str:
         if tool.exists():
             return str(tool)
     raise SystemExit(f"no addr2line in {goroot}/pkg/tool: install the Go {GO_VERSION} toolchain")
+
+
+def gosym_script() -> list[str]:
+    """The gosym entry point installed for this interpreter, run directly.
+
+    PATH may lead to a version manager's shim first (pyenv's is a bash script
+    that runs `pyenv exec`, ~60 ms per start); like addr2line, which is run as
+    the tool binary rather than through `go tool`, gosym is measured without
+    the launcher in front of it.
+    """
+    script = Path(sysconfig.get_path("scripts")) / "gosym"
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return gosym_cmd()
 
 
 def default_binary() -> Path:
@@ -152,7 +175,7 @@ def main() -> None:
     print(f"{'N':>7}  {'gosym':>9} {'addr2line':>9} {'ratio':>6}   "
           f"{'gosym CPU':>9} {'a2l CPU':>9} {'ratio':>6}   "
           f"{'gosym RSS':>9} {'a2l RSS':>9} {'ratio':>6}")
-    gs = gosym_cmd() + ["symbolize", "--format", "addr2line", str(binary)]
+    gs = gosym_script() + ["symbolize", "--format", "addr2line", str(binary)]
     a2l = [tool, str(binary)]
     for n in [int(x) for x in args.sizes.split(",")]:
         pcs = random_pcs(binary, n, args.seed)

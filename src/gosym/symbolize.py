@@ -27,32 +27,46 @@ lists ``runtime.Callers`` returns):
   line, entry or funcID.
 
 Speed. A straightforward decoder (per PC: bisect, build the function record,
-step the pc-value tables in a Python loop) costs ~110 µs per PC. Here every
-stage works on all PCs at once:
+step the pc-value tables in a Python loop) costs ~110 µs per PC. Here the work
+is done once per distinct function, table, name and file, with numpy, and
+mapped back to the PCs; Python touches each PC only where it must make an
+object for it:
 
-1. one ``searchsorted`` over the entries finds every function;
+1. one ``searchsorted`` over the entries, with the PCs sorted first (several
+   times faster than unsorted needles), finds every function; the same order
+   gives the distinct functions;
 2. the ``_func`` fields needed (pcfile, pcln, pcdata[InlTreeIndex], cuOffset,
-   funcID, nameoff, funcdata[InlTree]) are gathered with numpy for the distinct
-   functions only;
+   funcID, nameoff, funcdata[InlTree]) come from one row gather of the
+   distinct functions' records (one random access per record, not per field);
 3. pc-value lookups are batched per inline level: the distinct tables are
-   decoded once each — with a vectorised varint decoder (numpy over a byte
-   window per table, widened and retried for the few tables that do not fit)
-   when there are many, or with the cached Python stepper
-   (``Table.pcvalue_rows``, an LRU keyed by table offset) when there are few,
-   where numpy's per-call overhead would dominate; then every query is
-   answered by one ``searchsorted`` over (table, end pc) keys;
-4. inline tree entries are gathered with numpy; names and file names are
-   decoded once per distinct string offset;
-5. one Python pass over the PCs applies the order-dependent rules (virtual-PC
-   consumption, wrapper elision).
+   decoded once each — with a vectorised varint decoder (fixed-width byte
+   windows as rows of a strided view, 16 bytes first, widened 8x and retried
+   for the tables that do not fit) when there are many, or with the cached
+   Python stepper (``Table.pcvalue_rows``) when there are few, where numpy's
+   per-call overhead would dominate; then every query is answered by one
+   ``searchsorted`` over (table, end pc) keys;
+4. inline tree entries are gathered with numpy; names are decoded once per
+   distinct nameoff in one comprehension (funcNameForPrint only for names
+   with a bracket), file names once per distinct offset;
+5. the chains stay numpy columns (codes into the distinct names and files);
+   wrapper elision is decided on them with numpy (the callee of a frame is
+   the frame before it). The frame-by-frame Python walk runs only when some
+   next input PC is the virtual PC of a parent frame (lists from
+   runtime.Callers), where consumption makes the order matter;
+6. ``Result.frames`` (a tuple per frame) is built on first use; addr2line
+   text is joined straight from the columns, 16k frames at a time.
 
-So few PCs decode only the tables they touch (lazy), and many PCs decode each
-needed table once, vectorised. Measured in-process on the 319 MB, 410k-function
-awsbig benchmark binary: 15 µs/PC at 1k PCs, 5.1 µs/PC at 100k (the cached
-Python stepper alone: 25 and 9.9 µs/PC; the straightforward decoder ~110). As a
-command that is 0.80x `go tool addr2line`'s wall time at 1k PCs and 1.13x at
-100k, with less memory; on small binaries Python's start-up (~0.2 s)
-dominates. Details in benchmarks/bench_symbolize.py.
+Few PCs decode only the tables they touch, many PCs decode each needed table
+once, and memory stays bounded (decoder rounds of 1 MB, no whole-table
+decode). Measured on the 319 MB, 410k-function awsbig benchmark binary (2
+shared cores): in-process 15 µs/PC at 1k PCs, 3.3 µs/PC at 100k (the cached
+Python stepper alone: 23 and 8.8; the straightforward decoder ~110); as a
+command (``--format addr2line``, best of 5) 0.46x `go tool addr2line`'s wall
+time at 1k PCs, 0.57x at 10k and 0.80x at 100k, with 0.37x-0.65x its peak
+memory. At 1k PCs ~80% of the run is Python, numpy, click and pyelftools
+start-up (~0.13 s of CPU), so that ratio moves with the machine's load; on
+small binaries start-up dominates entirely. Details in
+benchmarks/bench_symbolize.py.
 """
 
 from __future__ import annotations
