@@ -150,6 +150,13 @@ def test_regression_cases(tmp_path, case):
     muts = case.get("mutations") or [case["mutation"]]
     path = tmp_path / "case"
     path.write_bytes(_damage(raw, regs, muts))
+    tracemalloc.start()
+    try:
+        mutations.exercise_library(str(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= MEMORY_FACTOR * len(raw) + MEMORY_SLACK, (peak, case.get("note"))
     problems = mutations.run_all(str(path), pcs)
     assert not problems, case.get("note", "") + "\n" + "\n".join(problems)
 

@@ -46,7 +46,9 @@ def unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     v = np.asarray(values)
     if len(v) and v.dtype.kind in "iu":
         lo, hi = int(v.min()), int(v.max())
-        if hi - lo < 1 << 22:
+        # Counting costs O(range) memory: keep it within a small multiple of the
+        # input, whatever a damaged table's offsets span.
+        if hi - lo < max(1 << 20, 16 * len(v)):
             shifted = v.astype(np.intp) - lo
             seen = np.bincount(shifted, minlength=hi - lo + 1) > 0
             return (np.flatnonzero(seen) + lo).astype(v.dtype), \
