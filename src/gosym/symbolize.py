@@ -72,6 +72,7 @@ benchmarks/bench_symbolize.py.
 from __future__ import annotations
 
 import gc
+import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
@@ -774,6 +775,19 @@ class Result:
         ("?" and 0 where unknown)."""
         return "".join(self.iter_addr2line())
 
+    def iter_json(self) -> Iterator[list[str]]:
+        """JSON objects ``{"pc": N, "frames": [{"function", "file", "line",
+        "entry", "inlined"}, ...]}``, one per input PC in input order, as
+        strings, in lists of a few thousand."""
+        if self._kept is not None:
+            return self._kept.iter_json()
+        return iter([[_json_element(pc, [
+            _json_frame(_json_str(name), "null" if file is None else _json_str(file),
+                        "null" if line is None else line, "null" if entry is None else entry,
+                        "true" if inlined else "false")
+            for _fpc, name, file, line, entry, inlined, _fid in fs])
+            for pc, fs in zip(self.pcs, self.frames)]])
+
     def iter_addr2line(self) -> Iterator[str]:
         """addr2line_text in pieces (a few thousand frames each)."""
         if self._kept is not None:
@@ -810,6 +824,43 @@ class _Kept:
             frames[i] = [(pcs[i], UNKNOWN_FUNCTION, None, None, None, False, None)]
         return frames
 
+    def iter_json(self, chunk: int = 1 << 14) -> Iterator[list[str]]:
+        ch, sel, pcs, slide = self.ch, self.sel, self.pcs, self.slide
+        n = len(pcs)
+        names = ch.names
+        if _JSON_SPECIAL.search("".join(names)) is None:
+            heads = ['{"function": "' + nm + '", "file": ' for nm in names]
+        else:
+            heads = ['{"function": ' + _json_str(nm) + ', "file": ' for nm in names]
+        files = _objects(["null, \"line\": " if f is None else _json_str(f) + ', "line": '
+                          for f in ch.files])
+        heads_o = _objects(heads)
+        b = self._bounds()
+        valid = ch.valid.tolist()
+        for r0 in range(0, n, chunk):
+            r1 = min(n, r0 + chunk)
+            lo, hi = b[r0], b[r1]
+            s = sel[lo:hi]
+            line = ch.line[s]
+            lines = line.tolist()
+            if bool((line == NONE).any()):
+                lines = ["null" if v == NONE else v for v in lines]
+            fs = [f'{h}{f}{v}, "entry": {e}, "inlined": {i}}}' for h, f, v, e, i in zip(
+                heads_o[ch.name_code[s]].tolist(), files[ch.file_code[s]].tolist(), lines,
+                (ch.entry[self.row[lo:hi]] + slide).tolist(),
+                np.where(ch.inlined[s], "true", "false").tolist())]
+            out = []
+            for i in range(r0, r1):
+                a, z = b[i] - lo, b[i + 1] - lo
+                if not valid[i]:
+                    body = _JSON_UNKNOWN_FRAME
+                elif z - a == 1:
+                    body = fs[a]
+                else:
+                    body = ", ".join(fs[a:z])
+                out.append(f'{{"pc": {pcs[i]}, "frames": [{body}]}}')
+            yield out
+
     def iter_addr2line(self, chunk: int = 1 << 14) -> Iterator[str]:
         ch, sel = self.ch, self.sel
         k = len(sel)
@@ -830,6 +881,28 @@ class _Kept:
             while j < len(ins) and ins[j] == c:
                 yield "?\n?:0\n"
                 j += 1
+
+
+_JSON_SPECIAL = re.compile(r'[\x00-\x1f"\\]')
+_JSON_UNKNOWN_FRAME = ('{"function": "?", "file": null, "line": null, "entry": null, '
+                       '"inlined": false}')
+
+
+def _json_str(s: str) -> str:
+    """A JSON string literal (non-ASCII kept as is, like json.dumps(ensure_ascii=False))."""
+    if _JSON_SPECIAL.search(s) is None:
+        return '"' + s + '"'
+    import json
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _json_frame(name_json: str, file_json: str, line, entry, inlined: str) -> str:
+    return (f'{{"function": {name_json}, "file": {file_json}, "line": {line}, '
+            f'"entry": {entry}, "inlined": {inlined}}}')
+
+
+def _json_element(pc: int, frames: list[str]) -> str:
+    return f'{{"pc": {pc}, "frames": [{", ".join(frames)}]}}'
 
 
 def symbolize(binary, pcs: Sequence[int], config: SymbolizeConfig = SymbolizeConfig(),

@@ -7,7 +7,7 @@ import sys
 import click
 
 from .. import pcinput
-from ..render import JsonArrayWriter, Output, json_bytes_str
+from ..render import Output
 from ..symbolize import SymbolizeConfig, symbolize
 from . import EXIT_USAGE, arch_option, binary_argument, fail, handle_errors, main, open_binary, warn
 
@@ -146,15 +146,12 @@ def symbolize_cmd(binary_path: str, pcs: tuple[str, ...], arch: str | None, as_j
 
 
 def _write_json(out: Output, result) -> None:
-    with JsonArrayWriter(out) as arr:
-        for pc, fs in zip(result.pcs, result.frames):
-            parts = []
-            for fpc, name, file, line, entry, inlined, _fid in fs:
-                parts.append(b'{"function": ' + json_bytes_str(name.encode("utf-8", "replace")) +
-                             b', "file": ' + (b"null" if file is None else
-                                              json_bytes_str(file.encode("utf-8", "replace"))) +
-                             b', "line": ' + (b"null" if line is None else b"%d" % line) +
-                             b', "entry": ' + (b"null" if entry is None else b"%d" % entry) +
-                             b', "inlined": ' + (b"true" if inlined else b"false") + b"}")
-            arr.add(b'{"pc": %d, "frames": [' % pc + b", ".join(parts) + b"]}")
-
+    """The JSON array JsonArrayWriter would write, from pre-formatted elements."""
+    count = 0
+    out.write(b"[")
+    for elems in result.iter_json():
+        if elems:
+            sep = "\n" if count == 0 else ",\n"
+            out.write((sep + ",\n".join(elems)).encode("utf-8", "replace"))
+            count += len(elems)
+    out.write(b"\n]\n" if count else b"]\n")
