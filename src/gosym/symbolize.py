@@ -775,6 +775,26 @@ class Result:
         ("?" and 0 where unknown)."""
         return "".join(self.iter_addr2line())
 
+    def iter_go_text(self, back: int = 1) -> Iterator[str]:
+        """Frames as Go tracebacks print them, in pieces: "name()\\n\\tfile:line
+        +0xoff pc=0x..." for physical frames (the PC printed is the return
+        address: the frame's pc + back past the entry), "name(...)\\n\\tfile:line
+        (inlined)" for inlined ones, "?\\n\\t?:0 pc=0x..." outside every function."""
+        if self._kept is not None:
+            return self._kept.iter_go_text(back)
+        text = []
+        for fs in self.frames:
+            for pc, name, file, line, entry, inlined, _fid in fs:
+                if entry is None:
+                    text.append(f"?\n\t?:0 pc={pc:#x}\n")
+                elif inlined:
+                    text.append(f"{name}(...)\n\t{file or '?'}:{line or 0} (inlined)\n")
+                else:
+                    ret = pc + back if pc > entry else pc
+                    text.append(f"{name}()\n\t{file or '?'}:{line or 0} +{ret - entry:#x} "
+                                f"pc={ret:#x}\n")
+        return iter(["".join(text)])
+
     def iter_json(self) -> Iterator[list[str]]:
         """JSON objects ``{"pc": N, "frames": [{"function", "file", "line",
         "entry", "inlined"}, ...]}``, one per input PC in input order, as
@@ -861,26 +881,57 @@ class _Kept:
                 out.append(f'{{"pc": {pcs[i]}, "frames": [{body}]}}')
             yield out
 
-    def iter_addr2line(self, chunk: int = 1 << 14) -> Iterator[str]:
-        ch, sel = self.ch, self.sel
-        k = len(sel)
+    def iter_go_text(self, back: int, chunk: int = 1 << 14) -> Iterator[str]:
+        ch, sel, slide = self.ch, self.sel, self.slide
         names = _objects(ch.names)
         files = _objects([f"{f or '?'}:" for f in ch.files])
+        for lo, hi, unknown in self._pieces(chunk):
+            if unknown is not None:
+                yield f"?\n\t?:0 pc={unknown:#x}\n"
+                continue
+            s = sel[lo:hi]
+            line = ch.line[s]
+            pc = ch.pc[s] + slide
+            entry = ch.entry[self.row[lo:hi]] + slide
+            ret = np.where(pc > entry, pc + back, pc)
+            yield "".join([
+                f"{n}(...)\n\t{f}{v} (inlined)\n" if i else
+                f"{n}()\n\t{f}{v} +{o:#x} pc={r:#x}\n"
+                for n, f, v, i, o, r in zip(
+                    names[ch.name_code[s]].tolist(), files[ch.file_code[s]].tolist(),
+                    np.where(line == NONE, 0, line).tolist(), ch.inlined[s].tolist(),
+                    (ret - entry).tolist(), ret.tolist())])
+
+    def _pieces(self, chunk: int):
+        """(lo, hi, None) frame ranges of at most chunk frames, in output order,
+        and (0, 0, pc) where an input PC outside every function goes."""
+        k = len(self.sel)
         b = self._bounds()
-        ins = [b[i] for i in self._unknown()]  # "?" frames go before these frames
+        unknown = self._unknown()
+        ins = [b[i] for i in unknown]  # "?" frames go before these frames
         cuts = sorted(set(range(0, k, chunk)) | set(ins) | {k})
         prev = j = 0
         for c in cuts:
             if c > prev:
-                s = sel[prev:c]
-                line = ch.line[s]
-                yield "".join([f"{n}\n{f}{v}\n" for n, f, v in zip(
-                    names[ch.name_code[s]].tolist(), files[ch.file_code[s]].tolist(),
-                    np.where(line == NONE, 0, line).tolist())])
+                yield prev, c, None
                 prev = c
             while j < len(ins) and ins[j] == c:
-                yield "?\n?:0\n"
+                yield 0, 0, self.pcs[unknown[j]]
                 j += 1
+
+    def iter_addr2line(self, chunk: int = 1 << 14) -> Iterator[str]:
+        ch, sel = self.ch, self.sel
+        names = _objects(ch.names)
+        files = _objects([f"{f or '?'}:" for f in ch.files])
+        for lo, hi, unknown in self._pieces(chunk):
+            if unknown is not None:
+                yield "?\n?:0\n"
+                continue
+            s = sel[lo:hi]
+            line = ch.line[s]
+            yield "".join([f"{n}\n{f}{v}\n" for n, f, v in zip(
+                names[ch.name_code[s]].tolist(), files[ch.file_code[s]].tolist(),
+                np.where(line == NONE, 0, line).tolist())])
 
 
 _JSON_SPECIAL = re.compile(r'[\x00-\x1f"\\]')

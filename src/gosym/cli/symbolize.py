@@ -128,19 +128,8 @@ def symbolize_cmd(binary_path: str, pcs: tuple[str, ...], arch: str | None, as_j
         for text in result.iter_addr2line():
             out.write(text.encode("utf-8", "replace"))
     else:
-        back = 0 if pc_is_exact else 1
-        text = []
-        for fs in result.frames:
-            for pc, name, file, line, entry, inlined, _fid in fs:
-                if entry is None:
-                    text.append(f"?\n\t?:0 pc={pc:#x}\n")
-                elif inlined:
-                    text.append(f"{name}(...)\n\t{file or '?'}:{line or 0} (inlined)\n")
-                else:
-                    ret = pc + back if pc > entry else pc
-                    text.append(f"{name}()\n\t{file or '?'}:{line or 0} +{ret - entry:#x} "
-                                f"pc={ret:#x}\n")
-        out.write("".join(text).encode("utf-8", "replace"))
+        for text in result.iter_go_text(0 if pc_is_exact else 1):
+            out.write(text.encode("utf-8", "replace"))
     out.flush()
 
 
