@@ -51,15 +51,16 @@ _ARM64_LDR_MASK = 0xFFFFFFE0
 _ARM64_LDR = (0xF9400B80, 0xF9400F80)
 
 
-def _code_windows(b, indices: np.ndarray, width: int):
-    """(n, width) uint8 first bytes of each function, and the valid length per row."""
+def _code_offsets(b, indices: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """File offset of each function's first byte, and how many of its first
+    ``width`` bytes the file holds (0 where none: outside every section)."""
     t = b.table
     entries = t.entries
     starts = entries[indices].astype(np.int64)
-    sizes = (entries[indices + 1].astype(np.int64) - starts)
+    sizes = entries[indices + 1].astype(np.int64) - starts
     c = b.container
     secs = sorted((s for s in c.sections if s.file_size and s.addr), key=lambda s: s.addr)
-    offsets = np.full(len(indices), -1, np.int64)
+    offsets = np.zeros(len(indices), np.int64)
     avail = np.zeros(len(indices), np.int64)
     if secs:
         sec_addr = np.array([s.addr for s in secs], np.int64)
@@ -70,22 +71,19 @@ def _code_windows(b, indices: np.ndarray, width: int):
         s_fsize = np.array([min(s.file_size, s.size) for s in secs], np.int64)[kk]
         s_off = np.array([s.offset for s in secs], np.int64)[kk]
         inside = ok & (starts >= s_addr) & (starts < s_addr + s_fsize)
-        offsets = np.where(inside, s_off + (starts - s_addr), -1)
+        offsets = np.where(inside, s_off + (starts - s_addr), 0)
         avail = np.where(inside, s_addr + s_fsize - starts, 0)
-    data = np.frombuffer(c.data, dtype=np.uint8)
     length = np.clip(np.minimum(sizes, avail), 0, width)
-    length = np.where(offsets + length <= len(data), length, 0)
-    cols = np.arange(width, dtype=np.int64)
-    pos = np.clip(offsets[:, None] + cols[None, :], 0, max(len(data) - 1, 0))
-    win = data[pos] if len(data) else np.zeros((len(indices), width), np.uint8)
-    win = np.where(cols[None, :] < length[:, None], win, 0).astype(np.uint8)
-    return win, length
+    length = np.where(offsets + length <= len(c.data), length, 0)
+    return offsets, length
 
 
-def _u32_at(win: np.ndarray) -> np.ndarray:
-    """Little-endian u32 at every byte position: (n, width-3)."""
-    w = win.astype(np.uint32)
-    return w[:, :-3] | (w[:, 1:-2] << 8) | (w[:, 2:-1] << 16) | (w[:, 3:] << 24)
+def _u32_view(data) -> np.ndarray:
+    """The little-endian u32 starting at every byte of data (an unaligned view)."""
+    u8 = np.frombuffer(data, dtype=np.uint8)
+    if len(u8) < 4:
+        return np.zeros(0, np.uint32)
+    return np.ndarray((len(u8) - 3,), dtype="<u4", buffer=u8, strides=(1,))
 
 
 def _u32(pattern: bytes) -> int:
@@ -96,6 +94,11 @@ def has_stack_check(b, indices: np.ndarray | None = None) -> np.ndarray | None:
     """True where the function's prologue has the stack-bound check.
 
     None when undecidable (an architecture without patterns here).
+
+    Nearly all functions of current toolchains have the compare at their first
+    byte (amd64) or the load as their first instruction (arm64): one gather
+    decides those; the rest are searched a window position at a time, each
+    position over the functions still undecided that are long enough for it.
     """
     arch = b.arch
     if arch not in _WINDOW:
@@ -106,29 +109,42 @@ def has_stack_check(b, indices: np.ndarray | None = None) -> np.ndarray | None:
     if len(indices) == 0:
         return np.zeros(0, bool)
     width = _WINDOW[arch]
+    offsets, length = _code_offsets(b, indices, width)
+    u32 = _u32_view(b.container.data)
+    u8 = np.frombuffer(b.container.data, dtype=np.uint8)
     out = np.zeros(len(indices), bool)
-    chunk = 1 << 16  # bound memory on 400k-function binaries
-    for lo in range(0, len(indices), chunk):
-        sel = indices[lo:lo + chunk]
-        win, length = _code_windows(b, sel, width)
-        u32 = _u32_at(win)
-        # a 4-byte match at p is valid only if the function has p+4 bytes
-        valid = (np.arange(u32.shape[1])[None, :] + 4) <= length[:, None]
+    if arch == "amd64":
+        pats = np.array([_u32(p) for p in _AMD64_U32], np.uint32)
+        long_pat = _AMD64_LONG[0]
+        long_head = _u32(long_pat[:4])
+        last_u32 = width - 4  # last position a 4-byte compare is looked for at
+        last_long = width - 3 - len(long_pat)  # the 7-byte load-and-compare
+        step = 1
+    else:
+        last_u32 = last_long = width - 4
+        step = 4  # instructions are 4-byte aligned from the entry
+    rest = np.flatnonzero(length >= 4)
+    for p in range(0, last_u32 + 1, step):
+        rest = rest[length[rest] >= p + 4]
+        if not len(rest):
+            break
+        pos = offsets[rest] + p
+        w = u32[pos]
         if arch == "amd64":
-            hit = np.zeros(u32.shape, bool)
-            for p in _AMD64_U32:
-                hit |= u32 == _u32(p)
-            for p in _AMD64_LONG:
-                head = u32 == _u32(p[:4])
-                for k in range(4, len(p)):
-                    head[:, :u32.shape[1] - k] &= win[:, k:k + u32.shape[1] - k] == p[k]
-                    head[:, u32.shape[1] - k:] = False
-                hit |= head
-            out[lo:lo + len(sel)] = (hit & valid).any(axis=1)
+            hit = w == pats[0]
+            for v in pats[1:]:
+                hit |= w == v
+            if p <= last_long:
+                cand = np.flatnonzero(~hit & (w == long_head) &
+                                      (length[rest] >= p + len(long_pat)))
+                if len(cand):
+                    tail = np.ones(len(cand), bool)
+                    for k in range(4, len(long_pat)):
+                        tail &= u8[pos[cand] + k] == long_pat[k]
+                    hit[cand[tail]] = True
         else:
-            words = u32[:, ::4]  # instructions are 4-byte aligned from the entry
-            wvalid = valid[:, ::4]
-            masked = words & np.uint32(_ARM64_LDR_MASK)
+            masked = w & np.uint32(_ARM64_LDR_MASK)
             hit = (masked == _ARM64_LDR[0]) | (masked == _ARM64_LDR[1])
-            out[lo:lo + len(sel)] = (hit & wvalid).any(axis=1)
+        out[rest[hit]] = True
+        rest = rest[~hit]
     return out
