@@ -193,11 +193,21 @@ class _VectorSet:
         sel = np.flatnonzero(offs != 0)
         if not len(sel):
             return out
-        k = np.searchsorted(self.uniq, offs[sel].astype(np.int64))
-        q = (k << 33) + pcoffs[sel].astype(np.int64)
+        o = offs[sel].astype(np.int64)
+        p = pcoffs[sel].astype(np.int64)
         # searchsorted walks sorted needles much faster (each search starts
-        # where the previous one ended)
-        order = np.argsort(q, kind="stable")
+        # where the previous one ended): sort the queries by (table offset,
+        # pc offset) once, which orders both searches; any order of equal
+        # keys will do, so the (faster) unstable sort.
+        if int(p.min()) >= 0 and int(p.max()) < 1 << 31 and int(o.max()) < 1 << 32:
+            order = np.argsort((o << 31) | p)
+            k = np.empty(len(o), np.int64)
+            k[order] = np.searchsorted(self.uniq, o[order])
+            q = (k << 33) + p
+        else:
+            k = np.searchsorted(self.uniq, o)
+            q = (k << 33) + p
+            order = np.argsort(q)
         i = np.empty(len(q), np.int64)
         i[order] = np.searchsorted(self.keys, q[order], side="right")
         ok = i < self.ptr[k + 1]
@@ -258,7 +268,9 @@ def decode_tables(table: Table, offsets: np.ndarray):
     tab = np.concatenate(got_tab) if got_tab else np.zeros(0, np.int64)
     ends = np.concatenate(got_ends) if got_ends else np.zeros(0, np.int64)
     vals = np.concatenate(got_vals) if got_vals else np.zeros(0, np.int64)
-    order = np.argsort(tab, kind="stable")
+    # by table, rows in decoding order (unique keys: the unstable sort is
+    # faster and gives the stable order)
+    order = np.argsort(tab * max(len(tab), 1) + np.arange(len(tab), dtype=np.int64))
     tab, ends, vals = tab[order], ends[order], vals[order]
     ptr = np.zeros(k + 1, np.int64)
     ptr[1:] = np.cumsum(np.bincount(tab, minlength=k))
@@ -483,7 +495,7 @@ class Resolver:
         # searchsorted is several times faster on sorted needles (each search
         # starts where the previous one ended); the order also gives the
         # distinct functions without another sort.
-        order = np.argsort(pcs, kind="stable")
+        order = np.argsort(pcs)
         fidx = np.empty(n, np.int64)
         fidx[order] = np.searchsorted(entries, pcs[order], side="right").astype(np.int64) - 1
         valid = (fidx >= 0) & (fidx < len(t)) & (pcs < entries[-1]) if n else np.zeros(0, bool)
@@ -553,9 +565,9 @@ class Resolver:
         r_fid = np.concatenate(rec_func_id) if rec_func_id else np.zeros(0, np.int64)
         r_noff = np.concatenate(rec_nameoff) if rec_nameoff else np.zeros(0, np.int64)
         r_inl = np.concatenate(rec_inl) if rec_inl else np.zeros(0, bool)
-        # Level records were appended innermost level first: a stable sort by
-        # row keeps each chain innermost first.
-        order = np.argsort(r_row, kind="stable")
+        # Level records were appended innermost level first: sorting by (row,
+        # position) keeps each chain innermost first.
+        order = np.argsort(r_row * max(len(r_row), 1) + np.arange(len(r_row), dtype=np.int64))
         r_row, r_fu, r_pcoff, r_fid, r_noff, r_inl = (
             r_row[order], r_fu[order], r_pcoff[order], r_fid[order], r_noff[order], r_inl[order])
         file_code, files, lines = self._file_lines(facts, r_fu, r_pcoff)
