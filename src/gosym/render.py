@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
 import re
 import sys
@@ -225,8 +224,17 @@ def int_width(values: np.ndarray, hex: bool = False) -> int:
 
 
 def interleave(columns: Sequence[list]) -> tuple:
-    """Row-major flattening of equally long columns: the arguments of fmt * n."""
-    return tuple(itertools.chain.from_iterable(zip(*columns)))
+    """Row-major flattening of equally long columns: the arguments of fmt * n.
+
+    Strided slice assignment into one list (a C loop per column) is 3-4x faster
+    than chaining the zipped rows, which makes a tuple per row."""
+    m = len(columns)
+    if not m:
+        return ()
+    flat = [None] * (m * len(columns[0]))
+    for i, c in enumerate(columns):
+        flat[i::m] = c
+    return tuple(flat)
 
 
 class JsonRows:
