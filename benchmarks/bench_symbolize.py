@@ -19,7 +19,7 @@ functions), else the largest linux/amd64 test binary. --binary PATH picks anothe
 gosym is run as the entry point installed for the interpreter (not through a
 version manager's shim, which adds ~60 ms of bash per start).
 
-Measured 2026-11-21 22:26 UTC, 2 shared cores (load average ~3 from other
+Measured 2026-11-21 22:30 UTC, 2 shared cores (load average ~2.5 from other
 work, so single runs vary by ~30%), best of 5 on awsbig and of 3 elsewhere
 (22:17 UTC); wall and CPU minima are taken separately, and CPU = user+sys of
 the process, including the threads OpenBLAS starts when numpy is imported
@@ -28,11 +28,11 @@ addr2line:
 
 319 MB awsbig (Go 1.24, 410k functions), the default when present:
       N   wall gosym / a2l           CPU gosym / a2l           peak RSS gosym / a2l
-   1000   0.22 s / 0.37 s (0.59x)    0.17 s / 0.32 s (0.52x)   133 MB / 403 MB (0.33x)
-  10000   0.25 s / 0.39 s (0.64x)    0.21 s / 0.35 s (0.60x)   147 MB / 378 MB (0.39x)
- 100000   0.61 s / 0.73 s (0.83x)    0.49 s / 0.53 s (0.92x)   270 MB / 400 MB (0.67x)
-Three such runs between 22:16 and 22:27 gave 0.46x-0.59x at 1k PCs (start-up
-bound, so it follows the load) and 0.80x-0.83x at 100k.
+   1000   0.14 s / 0.31 s (0.45x)    0.24 s / 0.36 s (0.66x)   133 MB / 389 MB (0.34x)
+  10000   0.17 s / 0.43 s (0.40x)    0.27 s / 0.57 s (0.48x)   147 MB / 362 MB (0.41x)
+ 100000   0.43 s / 0.47 s (0.90x)    0.53 s / 0.56 s (0.95x)   229 MB / 373 MB (0.61x)
+Five such runs between 22:16 and 22:30 gave 0.45x-0.59x at 1k PCs (start-up
+bound, so it follows the load) and 0.80x-0.96x at 100k.
 (Before the columnar rewrite of symbolize, same machine and load, single runs
 through the shim at 22:00 UTC: 0.32-0.36 s vs 0.35-0.36 s at 1k, 1.05-1.08 s
 vs 0.64-0.74 s at 100k; the shim accounts for ~0.06 s of each.)
@@ -47,9 +47,9 @@ vs 0.64-0.74 s at 100k; the shim accounts for ~0.06 s of each.)
   10000   0.20 s / 0.013 s (15x)     0.29 s / 0.013 s (23x)    83 MB / 28 MB (3.0x)
  100000   0.31 s / 0.074 s (4.2x)    0.41 s / 0.073 s (5.6x)   120 MB / 34 MB (3.6x)
 
-In-process symbolize() on awsbig (no start-up): 13 µs/PC at 1k, 3.9 µs/PC at
-10k, 2.8 µs/PC at 100k with the default (vectorised for many tables); the
-cached Python stepper alone needs 20 / 9.1 / 8.2 µs/PC, and the
+In-process symbolize() on awsbig (no start-up): 13-15 µs/PC at 1k, 4.3 µs/PC
+at 10k, 2.4 µs/PC at 100k with the default (vectorised for many tables); the
+cached Python stepper alone needs 20-24 / 9.7 / 7.7 µs/PC, and the
 straightforward decoder ~110 µs/PC. What remains of a small run is process
 start-up: importing numpy, pyelftools and click costs ~0.13 s of CPU before
 the first PC, which is why small binaries and short lists stay far from

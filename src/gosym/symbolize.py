@@ -59,12 +59,12 @@ object for it:
 Few PCs decode only the tables they touch, many PCs decode each needed table
 once, and memory stays bounded (decoder rounds of 256 KB, no whole-table
 decode). Measured on the 319 MB, 410k-function awsbig benchmark binary (2
-shared cores): in-process 13 µs/PC at 1k PCs, 2.8 µs/PC at 100k (the cached
-Python stepper alone: 20 and 8.2; the straightforward decoder ~110); as a
-command (``--format addr2line``, best of 5) 0.46x-0.59x `go tool addr2line`'s
-wall time at 1k PCs and 0.80x-0.83x at 100k (the per-frame Python design
-before it: 0.73x and 1.83x, through a pyenv shim that adds ~0.06 s), with
-0.33x-0.7x its peak memory. At 1k PCs most of the run is
+shared cores): in-process 13-15 µs/PC at 1k PCs, 2.4 µs/PC at 100k (the
+cached Python stepper alone: 20-24 and 7.7; the straightforward decoder ~110);
+as a command (``--format addr2line``, best of 5) 0.45x-0.59x `go tool
+addr2line`'s wall time at 1k PCs and 0.80x-0.96x at 100k (the per-frame
+Python design before it: 0.73x and 1.83x, through a pyenv shim that adds
+~0.06 s), with 0.33x-0.7x its peak memory. At 1k PCs most of the run is
 Python, numpy, click and pyelftools start-up (~0.13 s of CPU), so that ratio
 follows the machine's load; on small binaries start-up dominates entirely.
 Details in benchmarks/bench_symbolize.py.
