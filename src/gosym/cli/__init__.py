@@ -15,8 +15,12 @@ from typing import Callable
 
 import click
 
-from .. import binary as binary_mod
-from ..errors import FileAccessError, GosymError
+# gosym does no linear algebra: keep numpy's BLAS from starting a thread per
+# core at import, which costs CPU on every short run. Set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from .. import binary as binary_mod  # noqa: E402
+from ..errors import FileAccessError, GosymError  # noqa: E402
 
 EXIT_OK = 0
 EXIT_FORMAT = 1
