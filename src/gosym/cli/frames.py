@@ -7,9 +7,9 @@ import numpy as np
 
 from ..frames import frame_table, sp_delta_ranges
 from ..pclntab import FLAG_SPWRITE, flag_names, unique_inverse
-from ..render import (BLOCK_ROWS, JsonArrayWriter, JsonRows, Output, int_width, interleave,
-                      json_bytes_str, json_inner, pick, table_line, text_last_column, write_csv,
-                      write_table)
+from ..render import (BLOCK_ROWS, KEEP_JSON, JsonArrayWriter, JsonRows, Output, int_width,
+                      interleave, json_bytes_str, json_inner, pick, table_line, text_last_column,
+                      write_csv, write_table)
 from . import (EXIT_FORMAT, EXIT_USAGE, arch_option, binary_argument, fail, handle_errors, main,
                open_binary, warn)
 from .funcs import match_indices
@@ -76,7 +76,7 @@ def frames(binary_path: str, arch: str | None, pattern: str | None, sort_key: st
     t = b.table
     idx = match_indices(t, pattern)
     ft = frame_table(b, idx)
-    names = t.names(idx)
+    names = t.names(idx) if sort_key == "name" else None
     if sort_key == "size":
         order = np.lexsort((ft.entries, -ft.frame_size))
     elif sort_key == "name":
@@ -88,9 +88,11 @@ def frames(binary_path: str, arch: str | None, pattern: str | None, sort_key: st
         order = order[:top]
     nosplit = nosplit_mask(b, idx[order])
     if as_json and ft.ranges is not None:
-        _json_fast(out, ft, order, names, nosplit, pcs)
+        _json_fast(out, t, ft, order, names, nosplit, pcs)
         out.flush()
         return
+    if names is None:
+        names = t.names(idx)
     if not as_json and not as_csv and not pcs and _text_fast(out, ft, order, names, nosplit):
         out.flush()
         return
@@ -170,7 +172,77 @@ def frames(binary_path: str, arch: str | None, pattern: str | None, sort_key: st
     out.flush()
 
 
-def _json_fast(out: Output, ft, order: np.ndarray, names: list[bytes],
+class _JsonNames:
+    """The JSON-escaped names of functions in output order, a block at a time, as
+    one region of NUL-terminated names ready to splice into a row format.
+
+    A name is copied out of the table with the 128 bytes at its start (one
+    gather of fixed-width rows, 99.7% of the names of a big binary fit) and the
+    rows are cut to length with one boolean compress: no Python object per
+    name. The longer names, those near the end of the table data and the few
+    that need escaping are patched in afterwards.
+    """
+
+    WIDTH = 128
+
+    def __init__(self, t, functions: np.ndarray, spans: tuple[np.ndarray, np.ndarray]) -> None:
+        starts, ends = spans
+        self.u8 = t._u8
+        self.starts = starts[functions]
+        self.lengths = ends[functions] - self.starts + 1  # with the NUL
+        w = self.WIDTH
+        n = len(self.u8)
+        fits = self.starts + w <= n
+        self.head = np.where(fits, np.minimum(self.lengths, w), 0)  # bytes the rows give
+        self.at = np.where(fits, self.starts, 0)
+        self.rows = np.ndarray((max(n - w + 1, 0),), dtype=f"V{w}", buffer=self.u8,
+                               strides=(1,)) if n >= w else None
+        self.cols = np.arange(w, dtype=np.int64)
+
+    def region(self, a: int, e: int) -> bytes:
+        """Names a..e-1 (JSON-escaped, ``%`` doubled), each followed by a NUL."""
+        head = self.head[a:e]
+        if self.rows is not None:
+            rows = self.rows[self.at[a:e]].view(np.uint8).reshape(e - a, self.WIDTH)
+            got = rows[self.cols[None, :] < head[:, None]].tobytes()
+        else:
+            got = b""
+        patch = {}
+        for k in np.flatnonzero(head < self.lengths[a:e]).tolist():
+            s = int(self.starts[a + k])
+            patch[k] = self.u8[s:s + int(self.lengths[a + k])].tobytes()
+        marked = got.translate(None, KEEP_JSON)
+        if marked:
+            ends = np.cumsum(head) - 1
+            hits = set()
+            for c in set(marked):
+                pos = got.find(c)
+                while pos >= 0:
+                    hits.add(pos)
+                    pos = got.find(c, pos + 1)
+            for k in set(np.searchsorted(ends, sorted(hits)).tolist()):
+                if k not in patch:
+                    s = int(self.starts[a + k])
+                    patch[k] = self.u8[s:s + int(self.lengths[a + k])].tobytes()
+        for k, raw in list(patch.items()):
+            if raw[:-1].translate(None, KEEP_JSON):
+                patch[k] = json_bytes_str(raw[:-1])[1:-1] + b"\0"
+        if patch:
+            ends = np.cumsum(head).tolist()
+            view = memoryview(got)
+            parts = []
+            prev = 0
+            for k in sorted(patch):
+                cut = ends[k] - int(head[k])
+                parts.append(view[prev:cut])
+                parts.append(patch[k])
+                prev = ends[k]
+            parts.append(view[prev:])
+            got = b"".join(parts)
+        return got.replace(b"%", b"%%") if b"%" in got else got
+
+
+def _json_fast(out: Output, t, ft, order: np.ndarray, names: list[bytes] | None,
                nosplit: np.ndarray | None, pcs: bool) -> None:
     """The JSON output a block of functions per ``bytes %`` (same bytes as the loop)."""
     n = len(order)
@@ -184,13 +256,20 @@ def _json_fast(out: Output, ft, order: np.ndarray, names: list[bytes],
     fsz = ft.frame_size[order]
     maxd = ft.max_sp_delta[order]
     args = ft.args[order]
-    sel_names = json_inner(pick(names, order))
+    spans = t.name_ends() if names is None else None
+    if spans is None:
+        if names is None:
+            names = t.names(ft.indices)
+        sel_names = json_inner(pick(names, order))
+    else:
+        region_names = _JsonNames(t, ft.indices[order], spans)
     # flags and nosplit: one piece per distinct pair.
     ns_codes = np.zeros(n, np.int64) if nosplit is None else 1 + np.asarray(nosplit, np.int64)
     ns_json = [b"null", b"false", b"true"]
     tail_json = [f + b', "nosplit": ' + x for f in flag_json for x in ns_json]
     tail_codes = flag_codes * 3 + ns_codes
-    head = (b',\n{"name": "%s", "entry": %d, "end": %d, "frame_size": %d, "max_sp_delta": %d, '
+    start = b',\n{"name": "'
+    head = (b'", "entry": %d, "end": %d, "frame_size": %d, "max_sp_delta": %d, '
             b'"args": %d, "flags": %s')
     r = ft.ranges
     if pcs:
@@ -203,11 +282,22 @@ def _json_fast(out: Output, ft, order: np.ndarray, names: list[bytes],
     with JsonRows(out) as rows:
         for a in range(0, n, BLOCK_ROWS):
             e = min(n, a + BLOCK_ROWS)
-            cols = [sel_names[a:e], entries[a:e].tolist(), ends[a:e].tolist(),
+            cols = [entries[a:e].tolist(), ends[a:e].tolist(),
                     fsz[a:e].tolist(), maxd[a:e].tolist(), args[a:e].tolist(),
                     pick(tail_json, tail_codes[a:e])]
+            if spans is None:
+                cols.insert(0, sel_names[a:e])
+                region = None
+            else:
+                region = region_names.region(a, e)
+
+            def row_format(tail: bytes) -> bytes:
+                if region is None:
+                    return (start + b"%s" + head + tail) * (e - a)
+                return _spliced(region, start, head + tail)
+
             if not pcs:
-                rows.add_block((head + b"}") * (e - a) % interleave(cols), e - a)
+                rows.add_block(row_format(b"}") % interleave(cols), e - a)
                 continue
             # The sp_deltas lists of the block, one % over all their addresses,
             # split at NULs into one piece per function.
@@ -231,7 +321,12 @@ def _json_fast(out: Output, ft, order: np.ndarray, names: list[bytes],
             nums[:, 1] = base + r.end[at]
             fmt = b"\0".join(map(templates.__getitem__, k.tolist()))
             cols.append((fmt % tuple(nums.reshape(-1).tolist())).split(b"\0"))
-            rows.add_block((head + b', "sp_deltas": [%s]}') * (e - a) % interleave(cols), e - a)
+            rows.add_block(row_format(b', "sp_deltas": [%s]}') % interleave(cols), e - a)
+
+
+def _spliced(region: bytes, head: bytes, tail: bytes) -> bytes:
+    """head + name + tail for every NUL-terminated name of region, as one format."""
+    return head + region[:-1].replace(b"\0", tail + head) + tail
 
 
 def _text_fast(out: Output, ft, order: np.ndarray, names: list[bytes],
