@@ -1,12 +1,11 @@
-"""ELF adapter (pyelftools for the headers, numpy for big tables)."""
+"""ELF adapter (struct for the headers, pyelftools for unusual ones, numpy for big tables)."""
 
 from __future__ import annotations
 
+import struct
 from typing import Iterator
 
 import numpy as np
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
 
 from ..errors import FormatError, UnsupportedError
 from .base import Container, Section
@@ -23,49 +22,102 @@ _SYM_DTYPE = np.dtype([("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx
 _RELA_DTYPE = np.dtype([("offset", "<u8"), ("info", "<u8"), ("addend", "<i8")])
 
 
+def _pyelftools_header(stream) -> tuple[str, str, list[Section]]:
+    """(arch, e_type, sections) read by pyelftools, which reports what is wrong."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        elf = ELFFile(stream)
+        machine = elf["e_machine"]
+        if elf.elfclass != 64:
+            name = _OTHER_MACHINES.get(machine, machine)
+            raise UnsupportedError(f"32-bit ELF ({name}) is not supported; gosym decodes 64-bit "
+                                   "amd64 and arm64 binaries")
+        if not elf.little_endian:
+            name = _OTHER_MACHINES.get(machine, machine)
+            raise UnsupportedError(f"big-endian ELF ({name}) is not supported")
+        if machine not in _MACHINES:
+            name = _OTHER_MACHINES.get(machine, machine)
+            raise UnsupportedError(f"ELF architecture {name} is not supported; gosym decodes "
+                                   "amd64 and arm64")
+        sections = []
+        for sec in elf.iter_sections():
+            h = sec.header
+            nobits = h["sh_type"] == "SHT_NOBITS"
+            sections.append(Section(name=sec.name, segment="", addr=h["sh_addr"],
+                                    size=h["sh_size"], offset=h["sh_offset"],
+                                    file_size=0 if nobits else h["sh_size"]))
+        if not any(s.file_size for s in sections):
+            # Section headers removed (sstrip, objcopy --strip-sections): the
+            # loadable segments are all there is; the table is found by scanning.
+            for i, seg in enumerate(elf.iter_segments()):
+                h = seg.header
+                if h["p_type"] == "PT_LOAD" and h["p_filesz"]:
+                    sections.append(Section(name=f"PT_LOAD[{i}]", segment="",
+                                            addr=h["p_vaddr"], size=h["p_memsz"],
+                                            offset=h["p_offset"],
+                                            file_size=min(h["p_filesz"], h["p_memsz"])))
+    except UnsupportedError:
+        raise
+    except (ELFError, ValueError, KeyError, IndexError, AssertionError, OSError) as e:
+        raise FormatError(f"malformed ELF file: {e}") from None
+    except Exception as e:  # pyelftools raises construct errors of many kinds
+        raise FormatError(f"malformed ELF file: {type(e).__name__}: {e}") from None
+    return _MACHINES[machine], elf["e_type"], sections
+
+
+# The common case is read with struct: importing pyelftools (it pulls in its
+# DWARF, EHABI and construct modules) costs 20-40 ms, more than gosym's own work
+# on a small binary. Anything unusual goes to pyelftools, which decides and reports.
+_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
+_SHDR = struct.Struct("<IIQQQQIIQQ")
+_PLAIN_MACHINES = {62: "amd64", 183: "arm64"}  # EM_X86_64, EM_AARCH64
+_ELF_TYPES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
+_SHT_NOBITS = 8
+
+
+def _plain_header(buf) -> tuple[str, str, list[Section]] | None:
+    """(arch, e_type, sections) of a 64-bit little-endian amd64/arm64 ELF file
+    with an ordinary section header table, as pyelftools reads them; None for
+    anything else."""
+    if len(buf) < _EHDR.size or buf[:4] != b"\x7fELF":
+        return None
+    (ident, e_type, machine, _version, _entry, _phoff, shoff, _flags, _ehsize, _phentsize,
+     _phnum, shentsize, shnum, shstrndx) = _EHDR.unpack_from(buf, 0)
+    if ident[4] != 2 or ident[5] != 1 or machine not in _PLAIN_MACHINES or \
+            e_type not in _ELF_TYPES:
+        return None
+    if not shoff or not shnum or shentsize != _SHDR.size or not 0 < shstrndx < shnum or \
+            shoff + shnum * _SHDR.size > len(buf):
+        return None
+    headers = [_SHDR.unpack_from(buf, shoff + i * _SHDR.size) for i in range(shnum)]
+    str_type, str_off, str_size = headers[shstrndx][1], headers[shstrndx][4], \
+        headers[shstrndx][5]
+    if str_type == _SHT_NOBITS or str_off + str_size > len(buf):
+        return None
+    strtab = bytes(buf[str_off:str_off + str_size])
+    sections = []
+    for sh_name, sh_type, _f, addr, offset, size, _l, _i, _a, _e in headers:
+        end = strtab.find(b"\0", sh_name)
+        if sh_name >= str_size or end < 0:
+            return None
+        sections.append(Section(name=strtab[sh_name:end].decode("utf-8", "replace"),
+                                segment="", addr=addr, size=size, offset=offset,
+                                file_size=0 if sh_type == _SHT_NOBITS else size))
+    if not any(sec.file_size for sec in sections):
+        return None
+    return _PLAIN_MACHINES[machine], _ELF_TYPES[e_type], sections
+
+
 class ElfContainer(Container):
     format = "elf"
 
     def __init__(self, path: str, stream, buf) -> None:
-        try:
-            elf = ELFFile(stream)
-            machine = elf["e_machine"]
-            if elf.elfclass != 64:
-                name = _OTHER_MACHINES.get(machine, machine)
-                raise UnsupportedError(f"32-bit ELF ({name}) is not supported; gosym decodes 64-bit "
-                                       "amd64 and arm64 binaries")
-            if not elf.little_endian:
-                name = _OTHER_MACHINES.get(machine, machine)
-                raise UnsupportedError(f"big-endian ELF ({name}) is not supported")
-            if machine not in _MACHINES:
-                name = _OTHER_MACHINES.get(machine, machine)
-                raise UnsupportedError(f"ELF architecture {name} is not supported; gosym decodes "
-                                       "amd64 and arm64")
-            sections = []
-            for sec in elf.iter_sections():
-                h = sec.header
-                nobits = h["sh_type"] == "SHT_NOBITS"
-                sections.append(Section(name=sec.name, segment="", addr=h["sh_addr"],
-                                        size=h["sh_size"], offset=h["sh_offset"],
-                                        file_size=0 if nobits else h["sh_size"]))
-            if not any(s.file_size for s in sections):
-                # Section headers removed (sstrip, objcopy --strip-sections): the
-                # loadable segments are all there is; the table is found by scanning.
-                for i, seg in enumerate(elf.iter_segments()):
-                    h = seg.header
-                    if h["p_type"] == "PT_LOAD" and h["p_filesz"]:
-                        sections.append(Section(name=f"PT_LOAD[{i}]", segment="",
-                                                addr=h["p_vaddr"], size=h["p_memsz"],
-                                                offset=h["p_offset"],
-                                                file_size=min(h["p_filesz"], h["p_memsz"])))
-        except UnsupportedError:
-            raise
-        except (ELFError, ValueError, KeyError, IndexError, AssertionError, OSError) as e:
-            raise FormatError(f"malformed ELF file: {e}") from None
-        except Exception as e:  # pyelftools raises construct errors of many kinds
-            raise FormatError(f"malformed ELF file: {type(e).__name__}: {e}") from None
-        self.arch = _MACHINES[machine]
-        self.elf_type = elf["e_type"]
+        plain = _plain_header(buf)
+        arch, elf_type, sections = _pyelftools_header(stream) if plain is None else plain
+        self.arch = arch
+        self.elf_type = elf_type
         super().__init__(path, buf, sections)
         self._symbols: tuple[np.ndarray, memoryview] | None = None
         self._relocs: tuple[np.ndarray, np.ndarray] | None = None
