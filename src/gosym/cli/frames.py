@@ -86,7 +86,11 @@ def frames(binary_path: str, arch: str | None, pattern: str | None, sort_key: st
         order = np.argsort(ft.entries, kind="stable")
     if top is not None:
         order = order[:top]
-    nosplit = nosplit_mask(b, idx[order])
+    if len(order) == len(idx):  # all of them: scan the code in address order
+        nosplit = nosplit_mask(b, idx)
+        nosplit = None if nosplit is None else nosplit[order]
+    else:
+        nosplit = nosplit_mask(b, idx[order])
     if as_json and ft.ranges is not None:
         _json_fast(out, t, ft, order, names, nosplit, pcs)
         out.flush()
@@ -193,11 +197,11 @@ class _JsonNames:
         w = self.WIDTH
         n = len(self.u8)
         fits = self.starts + w <= n
-        self.head = np.where(fits, np.minimum(self.lengths, w), 0)  # bytes the rows give
+        self.head = np.where(fits, np.minimum(self.lengths, w), 0).astype(np.uint8)  # from rows
         self.at = np.where(fits, self.starts, 0)
         self.rows = np.ndarray((max(n - w + 1, 0),), dtype=f"V{w}", buffer=self.u8,
                                strides=(1,)) if n >= w else None
-        self.cols = np.arange(w, dtype=np.int64)
+        self.cols = np.arange(w, dtype=np.uint8)
 
     def region(self, a: int, e: int) -> bytes:
         """Names a..e-1 (JSON-escaped, ``%`` doubled), each followed by a NUL."""
@@ -213,7 +217,7 @@ class _JsonNames:
             patch[k] = self.u8[s:s + int(self.lengths[a + k])].tobytes()
         marked = got.translate(None, KEEP_JSON)
         if marked:
-            ends = np.cumsum(head) - 1
+            ends = np.cumsum(head, dtype=np.int64) - 1
             hits = set()
             for c in set(marked):
                 pos = got.find(c)
@@ -228,7 +232,7 @@ class _JsonNames:
             if raw[:-1].translate(None, KEEP_JSON):
                 patch[k] = json_bytes_str(raw[:-1])[1:-1] + b"\0"
         if patch:
-            ends = np.cumsum(head).tolist()
+            ends = np.cumsum(head, dtype=np.int64).tolist()
             view = memoryview(got)
             parts = []
             prev = 0
