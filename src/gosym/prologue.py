@@ -86,6 +86,11 @@ def _u32_view(data) -> np.ndarray:
     return np.ndarray((len(u8) - 3,), dtype="<u4", buffer=u8, strides=(1,))
 
 
+def _u64_view(u8: np.ndarray) -> np.ndarray:
+    """The little-endian u64 starting at every byte of u8 (an unaligned view)."""
+    return np.ndarray((max(len(u8) - 7, 0),), dtype="<u8", buffer=u8, strides=(1,))
+
+
 def _u32(pattern: bytes) -> int:
     return int.from_bytes(pattern, "little")
 
@@ -97,8 +102,8 @@ def has_stack_check(b, indices: np.ndarray | None = None) -> np.ndarray | None:
 
     Nearly all functions of current toolchains have the compare at their first
     byte (amd64) or the load as their first instruction (arm64): one gather
-    decides those; the rest are searched a window position at a time, each
-    position over the functions still undecided that are long enough for it.
+    decides those; the rest are searched through the window five positions per
+    8-byte gather, over the functions still undecided that are long enough.
     """
     arch = b.arch
     if arch not in _WINDOW:
@@ -123,28 +128,55 @@ def has_stack_check(b, indices: np.ndarray | None = None) -> np.ndarray | None:
     else:
         last_u32 = last_long = width - 4
         step = 4  # instructions are 4-byte aligned from the entry
+    # Position 0 alone (it decides most functions), then groups of positions
+    # read with one 8-byte gather each: a u64 at q holds the u32s at q..q+4.
+    positions = list(range(0, last_u32 + 1, step))
+    groups = [positions[:1]]
+    for p in positions[1:]:
+        if p - groups[-1][0] <= 4 and len(groups) > 1:
+            groups[-1].append(p)
+        else:
+            groups.append([p])
+    n_data = len(u8)
     rest = np.flatnonzero(length >= 4)
-    for p in range(0, last_u32 + 1, step):
-        rest = rest[length[rest] >= p + 4]
+    for group in groups:
+        q = group[0]
+        rest = rest[length[rest] >= q + 4]
         if not len(rest):
             break
-        pos = offsets[rest] + p
-        w = u32[pos]
-        if arch == "amd64":
-            hit = w == pats[0]
-            for v in pats[1:]:
-                hit |= w == v
-            if p <= last_long:
-                cand = np.flatnonzero(~hit & (w == long_head) &
-                                      (length[rest] >= p + len(long_pat)))
-                if len(cand):
-                    tail = np.ones(len(cand), bool)
-                    for k in range(4, len(long_pat)):
-                        tail &= u8[pos[cand] + k] == long_pat[k]
-                    hit[cand[tail]] = True
+        pos = offsets[rest] + q
+        if len(group) == 1:
+            words = u32[pos].astype(np.uint64)
         else:
-            masked = w & np.uint32(_ARM64_LDR_MASK)
-            hit = (masked == _ARM64_LDR[0]) | (masked == _ARM64_LDR[1])
-        out[rest[hit]] = True
-        rest = rest[~hit]
+            far = pos + 8 > n_data  # at the end of the file: assemble from bytes
+            words = np.zeros(len(pos), np.uint64) if far.any() else None
+            if words is None:
+                words = _u64_view(u8)[pos]
+            else:
+                near = ~far
+                words[near] = _u64_view(u8)[pos[near]]
+                for k in range(8):
+                    words[far] |= u8[np.minimum(pos[far] + k, n_data - 1)].astype(
+                        np.uint64) << np.uint64(8 * k)
+        lens = length[rest]
+        found = np.zeros(len(rest), bool)
+        for p in group:
+            w = (words >> np.uint64(8 * (p - q))).astype(np.uint32)  # low 4 bytes
+            if arch == "amd64":
+                hit = w == pats[0]
+                for v in pats[1:]:
+                    hit |= w == v
+                if p <= last_long:
+                    cand = np.flatnonzero(~hit & (w == long_head) & (lens >= p + len(long_pat)))
+                    if len(cand):
+                        tail = np.ones(len(cand), bool)
+                        for k in range(4, len(long_pat)):
+                            tail &= u8[offsets[rest[cand]] + p + k] == long_pat[k]
+                        hit[cand[tail]] = True
+            else:
+                masked = w & np.uint32(_ARM64_LDR_MASK)
+                hit = (masked == _ARM64_LDR[0]) | (masked == _ARM64_LDR[1])
+            found |= hit & (lens >= p + 4)  # a match counts only inside the function
+        out[rest[found]] = True
+        rest = rest[~found]
     return out
