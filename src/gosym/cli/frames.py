@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import click
 import numpy as np
 
@@ -40,6 +42,30 @@ def parse_address(text: str) -> int:
     raise AssertionError
 
 
+class _Background(threading.Thread):
+    """fn(*args) on a thread of its own; result() waits and returns or raises."""
+
+    def __init__(self, fn, *args) -> None:
+        super().__init__(daemon=True)
+        self.fn = fn
+        self.args = args
+        self.value = None
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.value = self.fn(*self.args)
+        except BaseException as e:  # re-raised in the caller's thread
+            self.error = e
+
+    def result(self):
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 def nosplit_mask(b, indices: np.ndarray) -> np.ndarray | None:
     """True where the prologue has no stack-bound check; None if undecidable."""
     try:
@@ -75,6 +101,13 @@ def frames(binary_path: str, arch: str | None, pattern: str | None, sort_key: st
         return
     t = b.table
     idx = match_indices(t, pattern)
+    scan = None
+    if top is None:
+        # Every selected function is listed: scan the prologues in address order
+        # on a second thread while the pcsp tables decode (numpy releases the
+        # GIL in the gathers and compares). What both threads read is loaded first.
+        _ = (t.entries, b.arch, b.container.sections)
+        scan = _Background(nosplit_mask, b, idx)
     ft = frame_table(b, idx)
     names = t.names(idx) if sort_key == "name" else None
     if sort_key == "size":
@@ -86,8 +119,8 @@ def frames(binary_path: str, arch: str | None, pattern: str | None, sort_key: st
         order = np.argsort(ft.entries, kind="stable")
     if top is not None:
         order = order[:top]
-    if len(order) == len(idx):  # all of them: scan the code in address order
-        nosplit = nosplit_mask(b, idx)
+    if scan is not None:
+        nosplit = scan.result()
         nosplit = None if nosplit is None else nosplit[order]
     else:
         nosplit = nosplit_mask(b, idx[order])
