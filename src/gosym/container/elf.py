@@ -1,8 +1,7 @@
-"""ELF adapter (struct for the headers, pyelftools for unusual ones, numpy for big tables)."""
+"""ELF adapter (pyelftools for the headers, numpy for big tables)."""
 
 from __future__ import annotations
 
-import struct
 from typing import Iterator
 
 import numpy as np
@@ -67,55 +66,11 @@ def _pyelftools_header(stream) -> tuple[str, str, list[Section]]:
     return _MACHINES[machine], elf["e_type"], sections
 
 
-# The common case is read with struct: importing pyelftools (it pulls in its
-# DWARF, EHABI and construct modules) costs 20-40 ms, more than gosym's own work
-# on a small binary. Anything unusual goes to pyelftools, which decides and reports.
-_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
-_SHDR = struct.Struct("<IIQQQQIIQQ")
-_PLAIN_MACHINES = {62: "amd64", 183: "arm64"}  # EM_X86_64, EM_AARCH64
-_ELF_TYPES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
-_SHT_NOBITS = 8
-
-
-def _plain_header(buf) -> tuple[str, str, list[Section]] | None:
-    """(arch, e_type, sections) of a 64-bit little-endian amd64/arm64 ELF file
-    with an ordinary section header table, as pyelftools reads them; None for
-    anything else."""
-    if len(buf) < _EHDR.size or buf[:4] != b"\x7fELF":
-        return None
-    (ident, e_type, machine, _version, _entry, _phoff, shoff, _flags, _ehsize, _phentsize,
-     _phnum, shentsize, shnum, shstrndx) = _EHDR.unpack_from(buf, 0)
-    if ident[4] != 2 or ident[5] != 1 or machine not in _PLAIN_MACHINES or \
-            e_type not in _ELF_TYPES:
-        return None
-    if not shoff or not shnum or shentsize != _SHDR.size or not 0 < shstrndx < shnum or \
-            shoff + shnum * _SHDR.size > len(buf):
-        return None
-    headers = [_SHDR.unpack_from(buf, shoff + i * _SHDR.size) for i in range(shnum)]
-    str_type, str_off, str_size = headers[shstrndx][1], headers[shstrndx][4], \
-        headers[shstrndx][5]
-    if str_type == _SHT_NOBITS or str_off + str_size > len(buf):
-        return None
-    strtab = bytes(buf[str_off:str_off + str_size])
-    sections = []
-    for sh_name, sh_type, _f, addr, offset, size, _l, _i, _a, _e in headers:
-        end = strtab.find(b"\0", sh_name)
-        if sh_name >= str_size or end < 0:
-            return None
-        sections.append(Section(name=strtab[sh_name:end].decode("utf-8", "replace"),
-                                segment="", addr=addr, size=size, offset=offset,
-                                file_size=0 if sh_type == _SHT_NOBITS else size))
-    if not any(sec.file_size for sec in sections):
-        return None
-    return _PLAIN_MACHINES[machine], _ELF_TYPES[e_type], sections
-
-
 class ElfContainer(Container):
     format = "elf"
 
     def __init__(self, path: str, stream, buf) -> None:
-        plain = _plain_header(buf)
-        arch, elf_type, sections = _pyelftools_header(stream) if plain is None else plain
+        arch, elf_type, sections = _pyelftools_header(stream)
         self.arch = arch
         self.elf_type = elf_type
         super().__init__(path, buf, sections)
