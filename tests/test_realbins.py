@@ -167,15 +167,17 @@ def test_symbolize_cli_json_sample(b):
 
 
 def _check_params():
-    """check disassembles every function (~1 s per 2,000 functions): by default the
-    newest binary of each platform and the oldest one; all with GOSYM_SLOW=1."""
+    """check disassembles every function (~1 s per 5,000 functions): by default the
+    newest esbuild of each platform, the oldest binary and every go-task binary
+    (test_check.py covers every esbuild binary too); all with GOSYM_SLOW=1."""
     newest = {}
     for b in REALBINS:
         if "esbuild" in b.package:  # sorted by name: the current packages come last
             newest[(b.goos, b.goarch)] = b
     oldest = min(REALBINS, key=lambda b: tuple(int(x) for x in b.version.split(".")[:3]
                                                if x.isdigit()))
-    quick = {b.path for b in newest.values()} | {oldest.path}
+    quick = {b.path for b in newest.values()} | {oldest.path} | \
+        {b.path for b in REALBINS if "esbuild" not in b.package}
     slow = pytest.mark.skipif(not os.environ.get("GOSYM_SLOW"),
                               reason="set GOSYM_SLOW=1 to check every real binary")
     return [pytest.param(b, marks=() if b.path in quick else slow) for b in REALBINS]
