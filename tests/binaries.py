@@ -206,25 +206,15 @@ def parse_asm_locals(path: Path, package: str = "main") -> dict[str, int]:
     Older compilers print the package being compiled as ``""`` (``"".foo``);
     that prefix is replaced by `package`.
     """
-    out: dict[str, int] = {}
-    with open(path) as f:
-        for line in f:
-            m = _TEXT_RE.match(line)
-            if not m:
-                continue
-            name, rest = m.group(1), m.group(2)
-            lm = _LOCALS_RE.search(rest)
-            if not lm:
-                continue
-            if name.startswith('"".'):
-                name = package + name[2:]
-            name = name.replace('"".', package + ".")
-            out[name] = int(lm.group(1), 0)
-    return out
+    return _parse_asm_field(path, _LOCALS_RE, package)
 
 
 def parse_asm_args(path: Path, package: str = "main") -> dict[str, int]:
     """Like parse_asm_locals, for ``args=`` (argument area size)."""
+    return _parse_asm_field(path, _ARGS_RE, package)
+
+
+def _parse_asm_field(path: Path, field: re.Pattern, package: str) -> dict[str, int]:
     out: dict[str, int] = {}
     with open(path) as f:
         for line in f:
@@ -232,9 +222,9 @@ def parse_asm_args(path: Path, package: str = "main") -> dict[str, int]:
             if not m:
                 continue
             name, rest = m.group(1), m.group(2)
-            am = _ARGS_RE.search(rest)
-            if not am:
+            fm = field.search(rest)
+            if not fm:
                 continue
             name = name.replace('"".', package + ".")
-            out[name] = int(am.group(1), 0)
+            out[name] = int(fm.group(1), 0)
     return out
