@@ -599,3 +599,17 @@ def test_macho_chained_fixup_pointers():
             assert c.decode_pointer(0) == 0
         finally:
             c.chained_fixups = False
+
+
+def test_cut_off_download_says_truncated(tmp_path):
+    """A binary cut before its table (a partial download) is reported as truncated."""
+    sample = Path(__file__).parent.parent / "testbins" / "sample" / "hello"
+    data = sample.read_bytes()
+    for size in (100_000, 1_000_000):
+        cut = tmp_path / f"hello-{size}"
+        cut.write_bytes(data[:size])
+        r = CliRunner().invoke(main, ["frames", str(cut)], catch_exceptions=False)
+        assert r.exit_code == 1
+        assert r.stdout == ""
+        assert r.stderr.startswith(f"gosym: error: {cut}: truncated file:")
+        assert len(r.stderr.splitlines()) == 1

@@ -61,6 +61,13 @@ def find_table(container: Container) -> TableLocation:
     found = scan_for_table(container, rejected)
     if found is not None:
         return found
+    cut = [s for s in container.sections
+           if s.file_size and s.offset + s.file_size > len(container.data)]
+    if cut:
+        # Sections (or the section names) past the end: a cut-off copy, not a non-Go file.
+        end = max(s.offset + s.file_size for s in cut)
+        raise FormatError(f"truncated file: its sections run to byte {end:#x}, but the file has "
+                          f"{len(container.data):#x} bytes")
     if rejected:
         # A table magic was there but nothing around it decoded: say so, not "not Go".
         raise FormatError(f"damaged Go function table: {rejected[0]}")

@@ -33,6 +33,8 @@ class Section:
 
     @property
     def full_name(self) -> str:
+        if not self.name:
+            return f"an unnamed section at {self.addr:#x}"
         return f"{self.segment},{self.name}" if self.segment else self.name
 
 
