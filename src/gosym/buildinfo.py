@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from .container import Container
+from .pcvalue import read_uvarint
 
 BUILDINFO_MAGIC = b"\xff Go buildinf:"
 _VERSION_RE = re.compile(rb"go1\.(\d{1,2})(?:\.(\d{1,2}))?(?:(?:rc|beta)\d+)?(?=[^0-9A-Za-z.]|$)")
@@ -41,15 +42,7 @@ def parse_version(text: str | None) -> tuple[int, int] | None:
 
 
 def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while pos < len(data) and shift < 64:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-    raise ValueError("bad varint")
+    return read_uvarint(data, pos, len(data), max_bytes=10)  # 64-bit lengths
 
 
 def _parse_modinfo(text: str) -> tuple[str | None, tuple | None, list, list]:

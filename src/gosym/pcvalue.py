@@ -17,11 +17,12 @@ from .errors import FormatError
 _MAX_VARINT_BYTES = 5
 
 
-def read_uvarint(data, pos: int, limit: int) -> tuple[int, int]:
+def read_uvarint(data, pos: int, limit: int,
+                 max_bytes: int = _MAX_VARINT_BYTES) -> tuple[int, int]:
     """Decode an unsigned LEB128 varint at data[pos]; returns (value, next pos)."""
     result = 0
     shift = 0
-    for _ in range(_MAX_VARINT_BYTES):
+    for _ in range(max_bytes):
         if pos >= limit:
             raise FormatError("pc-value table runs past the end of the table data", pos)
         b = data[pos]
@@ -30,7 +31,7 @@ def read_uvarint(data, pos: int, limit: int) -> tuple[int, int]:
         if b < 0x80:
             return result, pos
         shift += 7
-    raise FormatError("varint longer than 5 bytes in pc-value table", pos)
+    raise FormatError(f"varint longer than {max_bytes} bytes", pos)
 
 
 def decode_table(data, off: int, quantum: int, limit: int | None = None,
