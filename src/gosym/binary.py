@@ -9,6 +9,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from . import pcvalue
 from .buildinfo import BuildInfo, read_buildinfo
 from .container import Container, open_container
 from .errors import FormatError, GosymError
@@ -178,15 +179,11 @@ class GoBinary:
     # --- stack frames -----------------------------------------------------------
     def pcsp_ranges(self, func: Func) -> Iterator[PcspRange]:
         """The pcsp table of func as address ranges, in order."""
-        start = func.entry
-        for end, value in self.table.pcsp_rows(func):
-            if func.entry + end > start:
-                yield PcspRange(start, func.entry + end, value)
-            start = func.entry + end
+        for start, end, value in pcvalue.ranges(self.table.pcsp_rows(func), func.entry):
+            yield PcspRange(start, end, value)
 
     def max_sp_delta(self, func: Func) -> int:
-        rows = self.table.pcsp_rows(func)
-        return max((v for _, v in rows), default=0) if rows else 0
+        return max((v for _, v in self.table.pcsp_rows(func)), default=0)
 
     def func_frame_size(self, func: Func) -> int:
         """Bytes the function's deepest frame occupies, return address slot included."""

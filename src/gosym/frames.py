@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import pcvalue
 from .binary import RETURN_ADDRESS_SLOT, GoBinary
 
 
@@ -120,10 +121,4 @@ def sp_delta_ranges(b: GoBinary, index: int, entry: int, pcsp_off: int,
     """[start_pc, end_pc, sp_delta] rows from entry to where the table ends."""
     if pcsp_off == 0:
         return []
-    out = []
-    start = entry
-    for end, value in b.table._decode(pcsp_off, span):
-        if entry + end > start:
-            out.append((start, entry + end, value))
-        start = entry + end
-    return out
+    return list(pcvalue.ranges(b.table._decode(pcsp_off, span), entry))
