@@ -86,12 +86,6 @@ class Container:
             return None
         return s.offset + (addr - s.addr)
 
-    def offset_to_addr(self, offset: int) -> int | None:
-        for s in self._mapped:
-            if s.offset <= offset < s.offset + s.file_size:
-                return s.addr + (offset - s.offset)
-        return None
-
     def read(self, addr: int, size: int) -> memoryview:
         """Bytes at a virtual address; raises FormatError if not in the file."""
         off = self.addr_to_offset(addr)
@@ -123,9 +117,6 @@ class Container:
 
     def symbol(self, name: str) -> int | None:
         """Address of a named symbol, or None; may be slow on first use."""
-        return None
-
-    def symbol_size(self, name: str) -> int | None:
         return None
 
     @property

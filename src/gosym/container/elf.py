@@ -116,10 +116,6 @@ class ElfContainer(Container):
         s = self._lookup(name)
         return None if s is None else int(s["value"])
 
-    def symbol_size(self, name: str) -> int | None:
-        s = self._lookup(name)
-        return None if s is None else int(s["size"])
-
     # --- dynamic relocations (PIE) -------------------------------------------------
     def _rela(self) -> tuple[np.ndarray, np.ndarray]:
         if self._relocs is None:
