@@ -231,14 +231,13 @@ class GoBinary:
                 raise FormatError("cannot find moduledata.gofunc, needed for inline trees")
             return md.gofunc + off
         fd_index = self.inline_tree_indices[1]
-        ptr = t.funcdata_pointer(func, fd_index)
-        if ptr is None:
+        at = t.funcdata_pointer_offset(func, fd_index)
+        if at is None:
             return None
-        # Before Go 1.18 the pointers may be dynamic relocations (PIE).
-        at = func.record_offset + t.layout.func_size + 4 * func.npcdata
-        at = ((at + 7) & ~7) + 8 * fd_index
+        # Before Go 1.18 the pointers may be dynamic relocations (PIE), whose
+        # value can live only in the relocation's addend.
         fixed = self.container.relocated_word(self.location.address + at)
-        return fixed if fixed is not None else ptr
+        return fixed if fixed is not None else t.funcdata_pointer(func, fd_index)
 
     def inline_entry(self, func: Func, index: int) -> InlinedCall:
         base = self.inline_tree_address(func)

@@ -746,14 +746,21 @@ class Table:
 
         The pointers follow the pcdata array, aligned to the pointer size.
         """
+        at = self.funcdata_pointer_offset(func, index)
+        if at is None:
+            return None
+        value = int.from_bytes(self.data[at:at + 8], "little")
+        return value or None
+
+    def funcdata_pointer_offset(self, func: Func, index: int) -> int | None:
+        """Before Go 1.18: offset in the table of a funcdata pointer slot (None if absent)."""
         if index >= func.nfuncdata or self.layout.funcdata_is_offset:
             return None
         at = func.record_offset + self.layout.func_size + 4 * func.npcdata
         at = ((at + 7) & ~7) + 8 * index  # records are 8-byte aligned, as is the table
         if at + 8 > len(self.data):
             raise FormatError("funcdata pointer outside the table", at)
-        value = int.from_bytes(self.data[at:at + 8], "little")
-        return value or None
+        return at
 
     def pcsp_rows(self, func: Func) -> tuple[tuple[int, int], ...]:
         return self.pcvalue_rows(func, func.pcsp)
