@@ -40,9 +40,38 @@ HERE = Path(__file__).resolve().parent
 # Bump when the way outputs are produced changes, to invalidate old cells.
 RECIPE_VERSION = "1"
 
-PROGRAMS = ["callers", "hello"]
-# Programs whose stdout is the JSON record written to <prog>.run.json.
-RUN_JSON_PROGRAMS = {"callers"}
+
+
+@dataclass(frozen=True)
+class Program:
+    """A Go program of testbins/<name>/ and the part of the matrix it is built in.
+
+    ``run`` says what is recorded from running it (linux cells the host can run):
+    "json": its stdout, as <prog>.run.json; "dir": the program is run as
+    ``<prog> OUTDIR`` and writes whatever files it records into OUTDIR, kept as
+    <prog>.out/; None: it is not run.
+    """
+
+    name: str
+    versions: tuple[str, ...] | None = None  # Go minor versions ("1.19", "1.27"); None: all
+    targets: tuple[str, ...] | None = None  # None: every target
+    variants: tuple[str, ...] | None = None  # None: every variant
+    run: str | None = None
+    listing: bool = True  # record the -S listing in the default variant
+
+    def includes(self, version: str, target: str, variant: str) -> bool:
+        minor = ".".join(version.split(".")[:2])
+        return ((self.versions is None or minor in self.versions) and
+                (self.targets is None or target in self.targets) and
+                (self.variants is None or variant in self.variants))
+
+
+PROGRAM_LIST = [
+    Program("callers", run="json"),
+    Program("hello"),
+]
+PROGRAM_SPECS = {p.name: p for p in PROGRAM_LIST}
+PROGRAMS = [p.name for p in PROGRAM_LIST]
 TARGETS = ["linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64"]
 
 # variant -> (go build flags, needs cgo, linux only, linux/amd64 only)
@@ -135,9 +164,12 @@ def expected_outputs(cell: Cell, prog: str) -> list[str]:
     flags = VARIANTS[cell.variant][0]
     if not any("-s -w" in f or f.endswith("-s") for f in flags):
         outs.append(prog + ".nm")
-    if prog in RUN_JSON_PROGRAMS and cell.runnable():
+    spec = PROGRAM_SPECS[prog]
+    if spec.run == "json" and cell.runnable():
         outs.append(prog + ".run.json")
-    if cell.variant == "default":
+    if spec.run == "dir" and cell.runnable():
+        outs.append(prog + ".out")
+    if cell.variant == "default" and spec.listing:
         outs.append(prog + ".S.txt")
     return outs
 
@@ -157,7 +189,7 @@ def is_cached(cell: Cell, prog: str, key: str) -> bool:
             return False
     except (OSError, ValueError):
         return False
-    return all((cell.dir / o).is_file() for o in expected_outputs(cell, prog))
+    return all((cell.dir / o).exists() for o in expected_outputs(cell, prog))
 
 
 def build_one(cell: Cell, prog: str, notes: list[str]) -> bool:
@@ -172,7 +204,8 @@ def build_one(cell: Cell, prog: str, notes: list[str]) -> bool:
     cell.dir.mkdir(parents=True, exist_ok=True)
     binpath = cell.dir / prog
     for o in expected_outputs(cell, prog) + [prog + ".run.json", prog + ".nm", prog + ".S.txt"]:
-        (cell.dir / o).unlink(missing_ok=True)
+        (cell.dir / o).unlink(missing_ok=True) if not (cell.dir / o).is_dir() else \
+            shutil.rmtree(cell.dir / o)
 
     # -trimpath is deliberately not used: tests want the real file paths the
     # runtime reports. Build into a temp name, then rename (atomic).
@@ -196,7 +229,7 @@ def build_one(cell: Cell, prog: str, notes: list[str]) -> bool:
     # packages named on the command line). The go command replays a cached
     # compile's output, but check that the TEXT lines are really there and
     # otherwise retry with a private, empty GOCACHE (slow: recompiles std).
-    if cell.variant == "default":
+    if (prog + ".S.txt") in expected_outputs(cell, prog):
         with tempfile.TemporaryDirectory(prefix="gosym-S-") as td:
             scmd = [go, "build", "-o", os.path.join(td, "out"), "-gcflags=-S"] + flags + ["."]
             p = run(scmd, env, src)
@@ -207,29 +240,18 @@ def build_one(cell: Cell, prog: str, notes: list[str]) -> bool:
                 raise BuildError(f"-gcflags=-S listing failed for {prog}:\n{p.stderr[-2000:]}")
             atomic_write(cell.dir / (prog + ".S.txt"), p.stderr)
 
-    # Run it and keep what it printed.
-    if prog in RUN_JSON_PROGRAMS and cell.runnable():
+    # Run it and keep what it printed (or wrote).
+    spec = PROGRAM_SPECS[prog]
+    if spec.run is not None and cell.runnable():
         argv = [str(binpath)]
         if cell.goarch == "arm64" and os.uname().machine != "aarch64":
             argv = QEMU + argv
         elif cell.goarch == "amd64" and os.uname().machine != "x86_64":
             raise BuildError("cannot run amd64 binaries on this host")
-        try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                               env={"PATH": os.environ.get("PATH", ""), "GOTRACEBACK": "all"})
-        except FileNotFoundError as e:
-            raise BuildError(f"cannot run {argv[0]}: {e}; run `make deps`")
-        if p.returncode != 0:
-            raise BuildError(f"running {binpath} failed ({p.returncode}):\n{p.stderr[-2000:]}")
-        try:
-            data = json.loads(p.stdout)
-        except ValueError as e:
-            raise BuildError(f"{binpath} printed invalid JSON: {e}")
-        if data.get("goos") != cell.goos or data.get("goarch") != cell.goarch \
-                or data.get("go_version") != "go" + cell.version:
-            raise BuildError(f"{binpath} reports {data.get('go_version')} "
-                             f"{data.get('goos')}/{data.get('goarch')}")
-        atomic_write(cell.dir / (prog + ".run.json"), p.stdout)
+        if spec.run == "dir":
+            run_dir(cell, prog, argv)
+        else:
+            run_json(cell, prog, argv, binpath)
 
     meta = {
         "program": prog,
@@ -253,6 +275,52 @@ def build_one(cell: Cell, prog: str, notes: list[str]) -> bool:
 
 class BuildError(Exception):
     pass
+
+
+def run_env() -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", ""), "GOTRACEBACK": "all"}
+
+
+def run_json(cell: Cell, prog: str, argv: list[str], binpath: Path) -> None:
+    """Run the program and keep its stdout, a JSON record, as <prog>.run.json."""
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                           env=run_env())
+    except FileNotFoundError as e:
+        raise BuildError(f"cannot run {argv[0]}: {e}; run `make deps`")
+    if p.returncode != 0:
+        raise BuildError(f"running {binpath} failed ({p.returncode}):\n{p.stderr[-2000:]}")
+    try:
+        data = json.loads(p.stdout)
+    except ValueError as e:
+        raise BuildError(f"{binpath} printed invalid JSON: {e}")
+    if data.get("goos") != cell.goos or data.get("goarch") != cell.goarch \
+            or data.get("go_version") != "go" + cell.version:
+        raise BuildError(f"{binpath} reports {data.get('go_version')} "
+                         f"{data.get('goos')}/{data.get('goarch')}")
+    atomic_write(cell.dir / (prog + ".run.json"), p.stdout)
+
+
+def run_dir(cell: Cell, prog: str, argv: list[str]) -> None:
+    """Run ``prog OUTDIR``; what it writes there is kept as <prog>.out/ (renamed
+    into place only when the program succeeded, so a cell is never half done).
+    Its stdout and stderr are kept there too, as stdout.txt and stderr.txt."""
+    final = cell.dir / (prog + ".out")
+    tmp = cell.dir / (prog + ".out.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        p = subprocess.run(argv + [str(tmp)], capture_output=True, timeout=RUN_TIMEOUT,
+                           env=run_env())
+    except FileNotFoundError as e:
+        raise BuildError(f"cannot run {argv[0]}: {e}; run `make deps`")
+    (tmp / "stdout.txt").write_bytes(p.stdout)
+    (tmp / "stderr.txt").write_bytes(p.stderr)
+    if p.returncode != 0:
+        raise BuildError(f"running {' '.join(argv)} OUTDIR failed ({p.returncode}):\n"
+                         f"{p.stderr[-2000:].decode('utf-8', 'replace')}")
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.replace(final)
 
 
 def build_cell(cell: Cell) -> Result:
@@ -353,8 +421,16 @@ def main(argv: list[str]) -> int:
     # time: cells of one version and target that share std objects (default
     # and stripped; pie and pie-stripped) then run one after the other and
     # the second finds std in the build cache instead of compiling it again.
-    cells = [Cell(v, t, var, programs) for t in targets for var in variants for v in versions
-             if applicable(t, var)]
+    for prog in programs:
+        if prog not in PROGRAM_SPECS:
+            ap.error(f"unknown program {prog}")
+    cells = []
+    for t in targets:
+        for var in variants:
+            for v in versions:
+                progs = [p for p in programs if PROGRAM_SPECS[p].includes(v, t, var)]
+                if progs and applicable(t, var):
+                    cells.append(Cell(v, t, var, progs))
     t0 = time.monotonic()
     results: list[Result] = []
     with ThreadPoolExecutor(max(1, args.j)) as ex:
@@ -388,7 +464,7 @@ def main(argv: list[str]) -> int:
     opt_txt = ""
     if optional:
         opt_txt = " (optional: " + ", ".join(f"{r.cell.version}/{r.cell.variant}" for r in optional) + ")"
-    print(f"testbins: {len(cells)} cells x {len(programs)} programs in {time.monotonic() - t0:.1f}s: "
+    print(f"testbins: {len(cells)} cells, {sum(len(c.programs) for c in cells)} builds in {time.monotonic() - t0:.1f}s: "
           f"{counts.get('built', 0)} built, {counts.get('cached', 0)} cached, "
           f"{len(fatal)} failed, {len(optional)} optional failed{opt_txt}, {nfat} fat written "
           f"-> {out_root()}")

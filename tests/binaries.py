@@ -44,6 +44,7 @@ class TestBin:
     nm_path: Path | None  # `go tool nm -size -sort address` output
     run_json_path: Path | None  # what the program printed (callers, linux only)
     asm_path: Path | None  # -gcflags=-S listing (default variant only)
+    out_dir: Path | None = None  # files the program wrote when run (<prog>.out/)
 
     @property
     def stripped(self) -> bool:
@@ -82,6 +83,10 @@ def _opt(p: Path) -> Path | None:
     return p if p.is_file() else None
 
 
+def _opt_dir(p: Path) -> Path | None:
+    return p if p.is_dir() else None
+
+
 def testbins(program: str | None = None) -> list[TestBin]:
     """All built test binaries (optionally of one program), sorted."""
     out: list[TestBin] = []
@@ -107,6 +112,7 @@ def testbins(program: str | None = None) -> list[TestBin]:
             nm_path=_opt(binpath.with_name(prog + ".nm")),
             run_json_path=_opt(binpath.with_name(prog + ".run.json")),
             asm_path=_opt(binpath.with_name(prog + ".S.txt")),
+            out_dir=_opt_dir(binpath.with_name(prog + ".out")),
         ))
     out.sort(key=lambda b: (b.version_tuple, b.goos, b.goarch, b.variant, b.program))
     return out
