@@ -10,7 +10,7 @@
 //	goroutine.debug2.txt pprof.Lookup("goroutine").WriteTo(w, 2)
 //	stack_all.txt        runtime.Stack(buf, true)
 //	metrics.json         every runtime/metrics value (writeMetrics below)
-//	locals.json          addresses of locals taken at known depths
+//	locals.json          addresses of locals at known depths, [{kind, function, depth, addr}]
 //	info.json            Go version, GOOS/GOARCH, main.main's address, the kinds
 //	sigquit.txt          stderr of a child (this program re-executed) that parks
 //	                     the same goroutines and sends itself SIGQUIT with
@@ -80,14 +80,16 @@ func record(kind, function string, depth int, p unsafe.Pointer) {
 //go:noinline
 func bigRoot(ch chan int) {
 	var mark [2]uintptr
-	record("bigframe", "main.bigRoot", 0, unsafe.Pointer(&mark))
-	bigFrame(ch)
+	bigFrame(ch, &mark)
 	runtime.KeepAlive(&mark)
 }
 
 //go:noinline
-func bigFrame(ch chan int) int {
+func bigFrame(ch chan int, root *[2]uintptr) int {
 	var buf [8192]byte
+	// Both addresses at the same moment: the stack grew (moved) to make room
+	// for this frame, and copystack adjusted the pointer to the root's local.
+	record("bigframe", "main.bigRoot", 0, unsafe.Pointer(root))
 	record("bigframe", "main.bigFrame", 1, unsafe.Pointer(&buf[0]))
 	ready.Done()
 	v := <-ch
@@ -132,32 +134,23 @@ func chainC(n int, leaf func()) int {
 
 //go:noinline
 func chainRoot(kind string, n int, leaf func()) {
-	var mark [2]uintptr
-	record(kind, "main.chainRoot", 0, unsafe.Pointer(&mark))
 	steps[0](n, leaf)
-	runtime.KeepAlive(&mark)
 }
 
 var parkWG sync.WaitGroup
 
 //go:noinline
 func chainLeaf() {
-	var mark [2]uintptr
-	record("chain200", "main.chainLeaf", -1, unsafe.Pointer(&mark))
 	ready.Done()
 	parkWG.Wait()
-	runtime.KeepAlive(&mark)
 }
 
 var parkMu sync.Mutex
 
 //go:noinline
 func chain60Leaf() {
-	var mark [2]uintptr
-	record("chain60", "main.chain60Leaf", -1, unsafe.Pointer(&mark))
 	ready.Done()
 	parkMu.Lock()
-	runtime.KeepAlive(&mark)
 }
 
 // --- recursion -------------------------------------------------------------------
@@ -165,24 +158,28 @@ func chain60Leaf() {
 //go:noinline
 func recurseRoot(n int) {
 	var mark [2]uintptr
-	record("recurse", "main.recurseRoot", 0, unsafe.Pointer(&mark))
-	recurse(n, 1)
+	recurse(n, 1, &mark, nil)
 	runtime.KeepAlive(&mark)
 }
 
+// recurse records, at the bottom, the addresses of its own local, its
+// caller's (a frame further up: the stride is the frame size) and the root's,
+// all at the same moment: the stack moved while it grew, and copystack
+// adjusted the pointers.
+//
 //go:noinline
-func recurse(n, depth int) int {
+func recurse(n, depth int, root *[2]uintptr, parent *[24]uint64) int {
 	var pad [24]uint64
 	pad[depth%24] = uint64(n)
-	if depth <= 3 || n == 0 {
-		record("recurse", "main.recurse", depth, unsafe.Pointer(&pad))
-	}
 	if n == 0 {
+		record("recurse", "main.recurse", depth, unsafe.Pointer(&pad))
+		record("recurse", "main.recurse", depth-1, unsafe.Pointer(parent))
+		record("recurse", "main.recurseRoot", 0, unsafe.Pointer(root))
 		ready.Done()
 		time.Sleep(time.Hour)
 		return int(pad[0])
 	}
-	return recurse(n-1, depth+1) + int(pad[n%24])
+	return recurse(n-1, depth+1, root, &pad) + int(pad[n%24])
 }
 
 // --- goroutines created by goroutines ------------------------------------------------
