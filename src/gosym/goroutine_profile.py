@@ -121,6 +121,7 @@ class GoroutineRecord:
     elided_at: int | None = None
     additional_frames_elided: bool = False
     stack_unavailable: bool = False  # "goroutine running on other thread; stack unavailable"
+    system: bool = False  # its frames carry fp=/sp=: every frame is printed (debug=2)
     line_no: int | None = None  # first input line of the record (text forms)
 
 
@@ -141,7 +142,7 @@ class GoroutineProfile:
     form: str  # FORM_PROTO, FORM_DEBUG1 or FORM_DEBUG2
     records: list[GoroutineRecord]
     total: int | None = None  # debug=1 "total N"; debug=0: the sum of the counts
-    system: bool = False  # frames carry fp=/sp= (GOTRACEBACK=system or a fatal error)
+    system: bool = False  # some record's frames carry fp=/sp= (GOTRACEBACK=system, a crash)
     mappings: list[Mapping] = field(default_factory=list)
     profile_name: str = "goroutine"
 
@@ -347,6 +348,7 @@ def parse_debug2(lines: list[str]) -> GoroutineProfile:
             i += 1  # panic message, [signal ...], register dumps, ...
             continue
         rec, i, has_fp = _parse_block(lines, i, m)
+        rec.system = has_fp
         system |= has_fp
         records.append(rec)
     if not records:

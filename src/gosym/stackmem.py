@@ -346,6 +346,7 @@ class _RecordPlan:
     gap_at: int | None = None  # physical index before which "...N frames elided..." sits
     leaf_hidden: bool = False  # debug=2: runtime frames may be hidden below phys[0]
     no_reserve: bool = False  # a system stack (g0, gsignal): no newproc1 reserve
+    system: bool = False  # debug=2 with fp=/sp=: every frame is printed, none hidden
     creator: str | None = None
     creator_line: int | None = None
     unavailable: bool = False
@@ -558,7 +559,7 @@ class _Analyzer:
         phys: list[_Phys] = []
         pending_inline: list[str] = []
         gap_at = None
-        system = self.p.system
+        system = rec.system
         for k, f in enumerate(rec.frames):
             if rec.elided_at is not None and k == rec.elided_at:
                 gap_at = len(phys)
@@ -589,9 +590,16 @@ class _Analyzer:
         if rec.elided_at is not None and rec.elided_at >= len(rec.frames):
             gap_at = len(phys)
         has_goexit = bool(phys) and phys[-1].names[-1] == GOEXIT
-        plan = _RecordPlan(rec, phys, True, has_goexit, gap_at=gap_at)
+        plan = _RecordPlan(rec, phys, True, has_goexit, gap_at=gap_at, system=system)
+        # The runtime frames below a parked goroutine's first printed frame
+        # are hidden, unless the traceback printed runtime frames (because
+        # nothing else was there, traceback1) or started elsewhere: at the
+        # caller of runtime.Stack or of entersyscall (running, syscall), or at
+        # the signal's PC on an M's g0 stack (goroutine 0).
         state = (rec.state or "").split(" ")[0]
-        plan.leaf_hidden = not system and state not in ("running", "syscall")
+        plan.leaf_hidden = not system and state not in ("running", "syscall") and \
+            rec.goroutine != 0 and not (rec.frames and rec.frames[0].function is not None
+                                        and _printed_runtime(rec.frames[0].function))
         plan.unavailable = rec.stack_unavailable
         if rec.created_by is not None:
             plan.creator = rec.created_by.function
@@ -709,7 +717,7 @@ class _Analyzer:
         return not _exported_runtime(name)
 
     def hidden(self, fi: int) -> bool:
-        if self.p.form == gprof.FORM_DEBUG2 and not self.p.system:
+        if self.p.form == gprof.FORM_DEBUG2:
             return self.hidden_in_debug2(fi)
         return self.is_wrapper(fi)
 
@@ -817,6 +825,13 @@ class _Analyzer:
                                 idx.setdefault(c.target, []).append(fi)
             self._gowrap_index = idx
         return self._gowrap_index.get(entry, [])
+
+
+def _printed_runtime(name: str) -> bool:
+    """A frame debug=2 prints only when it prints runtime frames too."""
+    if name == "runtime.gopanic":
+        return False
+    return "." not in name or (name.startswith("runtime.") and not _exported_runtime(name))
 
 
 def _exported_runtime(name: str) -> bool:
@@ -1014,12 +1029,11 @@ def _assemble(an: _Analyzer, plan: _RecordPlan):
     root_nodes: list[int] = []
     if whole and not plan.no_reserve:
         root = real[-1]
-        if root.func_index >= 0 and _needs_go_wrapper(an, root):
+        if root.func_index >= 0 and not plan.system and _needs_go_wrapper(an, root):
             got, unk = _go_wrapper(an, plan, root)
             root_nodes = got if not unk else [an._virtual("[hidden frames]", unknown=1)]
-        elif root.func_index >= 0 and plan.leaf_hidden is not None and an.p.form == \
-                gprof.FORM_DEBUG2 and not an.p.system and \
-                an._func_name(root.func_index) == "main.main":
+        elif root.func_index >= 0 and an.p.form == gprof.FORM_DEBUG2 and not plan.system \
+                and an._func_name(root.func_index) == "main.main":
             # debug=2 hides runtime.main, which calls main.main (runtime/proc.go)
             root_nodes = an.caller_nodes("runtime.main", root.entry)
     if whole and an.p.form == gprof.FORM_DEBUG2 and an.version is not None \
@@ -1050,8 +1064,6 @@ def _needs_go_wrapper(an: _Analyzer, root: _Node) -> bool:
     """A goroutine's start function takes no arguments (Go 1.17+ wraps every
     ``go f(x)`` in a closure: cmd/compile walk of OGO); a root frame with
     arguments was called by that hidden wrapper."""
-    if an.p.system:
-        return False
     if an.version is not None and an.version < (1, 17):
         return False
     if an._func_name(root.func_index) in (GOEXIT, "runtime.main", "runtime.mstart"):
