@@ -213,10 +213,10 @@ def test_malformed_profiles(name, tmp_path):
 
 # --- profiles written by Go -----------------------------------------------------------
 
-from binaries import testbins  # noqa: E402
+from binaries import testbins as _testbins  # noqa: E402
 from conftest import need  # noqa: E402
 
-DEEPPROF_DEFAULT = [t for t in testbins("deepprof") if t.out_dir is not None
+DEEPPROF_DEFAULT = [t for t in _testbins("deepprof") if t.out_dir is not None
                     and t.variant == "default"]
 PROTO_PROFILES = ("cpu", "heap", "allocs", "block", "mutex", "goroutine", "threadcreate")
 

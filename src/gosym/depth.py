@@ -7,8 +7,9 @@ Go's profilers keep only the innermost frames of a stack:
   (runtime/mprof.go ``maxStack = 32``; goroutine and threadcreate profiles
   through ``runtime.GoroutineProfile``/``ThreadCreateProfile`` whose
   ``StackRecord.Stack0`` is ``[32]uintptr``); from Go 1.23
-  ``debug.profstackdepth``, default 128, at most 1024 (runtime/runtime1.go,
-  ``GODEBUG=profstackdepth=N``; runtime/mprof.go ``maxProfStackDepth``).
+  ``debug.profstackdepth``, default 128 (runtime/runtime1.go ``dbgvars``:
+  ``GODEBUG=profstackdepth=N``), at most 1024 (runtime/mprof.go
+  ``maxProfStackDepth``).
 
 The depth a cut stack shows in the written profile (logical frames: the Lines
 of its Locations) is not always the limit:

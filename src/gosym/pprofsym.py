@@ -69,15 +69,23 @@ def symbolize_profile(profile: "Profile", b: "GoBinary", force: bool = False) ->
         return i
 
     slides = profiles.binary_mappings(out, b)
+    # Locations without a mapping are PCs the runtime looked up in its own
+    # tables too: use the binary's (first) slide.
+    slides.setdefault(0, next(iter(slides.values())))
     mine = [loc for loc in out.location if loc.mapping_id in slides]
-    looked = profiles.pprof_lines(b, [loc.address - slides[loc.mapping_id] for loc in mine])
+    looked = profiles.pprof_lines(b, [(loc.address - slides[loc.mapping_id]) % (1 << 64)
+                                      for loc in mine])
     functions: dict[str, int] = {}
     done = outside = 0
     for loc, frames in zip(mine, looked):
         if not frames:
+            # runtime.CallersFrames of a PC outside Go's tables gives a frame
+            # without a function, file or line, and runtime/pprof writes it as a
+            # Line of the function named "" (proto.go allFrames, emitLocation).
             outside += 1
-            continue
-        done += 1
+            frames = [profiles.PprofFrame("", "", "", 0, 0, False, 0)]
+        else:
+            done += 1
         for f in frames:
             fid = functions.get(f.symbol)
             if fid is None:
