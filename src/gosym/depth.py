@@ -192,6 +192,7 @@ def analyze(path: str, profile: "Profile", binary: "GoBinary | None" = None,
     innermost: dict[str, list] = {}
     without_app = 0
     dep_root = list(zeros)
+    pkg_of: dict[str, str] = {UNKNOWN_FUNCTION: "?"}
     for s in stacks:
         depth = len(s.frames)
         hist[depth] += 1
@@ -202,7 +203,7 @@ def analyze(path: str, profile: "Profile", binary: "GoBinary | None" = None,
         _add(ct.weights, s.weights)
         if cls != "truncated":
             continue
-        pkgs = [package_of(f) if f != UNKNOWN_FUNCTION else "?" for f in s.frames]
+        pkgs = [pkg_of.get(f) or _package(pkg_of, f) for f in s.frames]
         by_pkg.update(pkgs)
         by_mod.update(modules.module_of(p) if p != "?" else "?" for p in pkgs)
         pkg, run = _longest_run(pkgs)
@@ -282,6 +283,11 @@ def advice(rule: CutRule, kind: str, go_version: tuple[int, int] | None, deepest
 def _add(acc: list[int], values: Sequence[int]) -> None:
     for i, v in enumerate(values):
         acc[i] += v
+
+
+def _package(cache: dict[str, str], symbol: str) -> str:
+    p = cache[symbol] = package_of(symbol) or "?"
+    return p
 
 
 def _ranked(c: Counter) -> list[tuple[str, int]]:
