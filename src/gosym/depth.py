@@ -20,7 +20,7 @@ of its Locations) is not always the limit:
   inline chain shows one or two frames more;
 * heap profiles hide the leading ``runtime.`` frames after the cut
   (runtime/pprof/protomem.go ``writeHeapProto``: ``hideRuntime``), so an
-  allocation made inside runtime helpers shows fewer; gosym counts a heap
+  allocation made inside runtime functions shows fewer; gosym counts a heap
   stack as cut from ``limit - HEAP_HIDDEN_RUNTIME_FRAMES`` frames on;
 * Go 1.23+'s block and mutex profiles unwind with frame pointers
   (runtime/mprof.go ``saveblockevent``, ``fpTracebackPartialExpand``) and keep
@@ -68,7 +68,7 @@ DEFAULT_PROFSTACKDEPTH = 128  # runtime/runtime1.go, Go 1.23+
 MAX_PROFSTACKDEPTH = 1024  # runtime/mprof.go maxProfStackDepth
 HEAP_HIDDEN_RUNTIME_FRAMES = 3  # leading runtime frames a cut heap stack may lose
 # (runtime.mallocgc's callers: makeslice/newobject/growslice and their runtime
-# helpers; the deepprof program sees up to 3)
+# functions; the deepprof program sees up to 3)
 
 CLASSES = ("complete", "truncated", "system_stack", "unknown")
 START_ROOTS = frozenset({"runtime.goexit", "runtime.main", "runtime.mstart", "runtime.mstart0",
@@ -278,7 +278,7 @@ def advice(rule: CutRule, kind: str, go_version: tuple[int, int] | None, deepest
             f"while stacks are still cut{note}")
 
 
-# --- helpers ------------------------------------------------------------------------------
+# --- small parts ------------------------------------------------------------------------------
 
 def _add(acc: list[int], values: Sequence[int]) -> None:
     for i, v in enumerate(values):
