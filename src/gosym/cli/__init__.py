@@ -197,7 +197,7 @@ def progress_reporter(verb: str, unit: str):
 # start-up time matters when gosym symbolizes a handful of PCs.
 COMMAND_MODULES = {
     "info": "info", "funcs": "funcs", "frames": "frames", "check": "check",
-    "symbolize": "symbolize", "stack": "stack",
+    "symbolize": "symbolize", "stack": "stack", "depth": "depth",
 }
 
 
@@ -209,6 +209,7 @@ COMMAND_HELP = {
     "check": "Check every function's pcsp table against its machine code.",
     "symbolize": "Symbolize PCs exactly as runtime.CallersFrames does.",
     "stack": "Stack bytes per frame for the stack the PCs describe.",
+    "depth": "Stack depths of pprof profiles, and the stacks Go's profiler cut.",
 }
 
 
