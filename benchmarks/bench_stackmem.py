@@ -79,7 +79,6 @@ def call_sites(b, rng: random.Random, functions: int):
 def make_profile(binary: Path, goroutines: int, stacks: int, seed: int = 1) -> bytes:
     import gosym
     from gosym.pprof import ProfileBuilder, serialize
-    from gosym.symbolize import SymbolizeConfig, symbolize
 
     rng = random.Random(seed)
     b = gosym.open(str(binary))
@@ -113,12 +112,11 @@ def make_profile(binary: Path, goroutines: int, stacks: int, seed: int = 1) -> b
                      text.offset - (text.offset % 4096), str(binary))
     uniq = sorted({pc for pcs in stack_pcs for pc in pcs})
     # each call PC's logical frames, innermost first (one batch)
-    res = symbolize(b, [pc - 1 for pc in uniq], SymbolizeConfig(pc_is_exact=True,
-                                                                  elide_wrappers=False))
+    batch = b.lookup_pcs(np.array(uniq, np.uint64) - np.uint64(1), exact=True)
     loc_of: dict[int, int] = {}
-    for pc, frames in zip(uniq, res.frames):
-        lines = [(pb.function(name, name, file or "", 0), line or 0)
-                 for _pc, name, file, line, _e, _inl, _fid in frames]
+    for k, pc in enumerate(uniq):
+        lines = [(pb.function(f.function, f.function, f.file or "", 0), f.line or 0)
+                 for f in batch.frames_of(k)]
         loc_of[pc] = pb.location(pc - 1, mid, lines)
     for pcs, n in zip(stack_pcs, counts.tolist()):
         pb.sample([loc_of[pc] for pc in pcs], [n])

@@ -62,20 +62,12 @@ class CallSites:
         """The ``width`` bytes at each address (rows), and which addresses have
         them in the file: the sections' address ranges, searched at once."""
         c = self.b.container
-        mapped = c._mapped
         raw = np.zeros((len(addrs), width), np.uint8)
-        ok = np.zeros(len(addrs), bool)
-        if not mapped or not len(addrs):
-            return raw, ok
-        starts = np.array([m.addr for m in mapped], np.int64)
-        k = np.maximum(np.searchsorted(starts, addrs, side="right") - 1, 0)
-        sec_addr = starts[k]
-        sec_end = np.array([m.addr + m.file_size for m in mapped], np.int64)[k]
-        sec_off = np.array([m.offset for m in mapped], np.int64)[k]
+        if not len(addrs):
+            return raw, np.zeros(0, bool)
+        off, avail = c.file_offsets(addrs)
         buf = np.frombuffer(c.buf, np.uint8)
-        off = addrs - sec_addr + sec_off
-        ok = (addrs >= sec_addr) & (addrs + width <= sec_end) & (off >= 0) & \
-            (off + width <= len(buf))
+        ok = (off >= 0) & (avail >= width) & (off + width <= len(buf))
         sel = np.flatnonzero(ok)
         if len(sel):
             raw[sel] = buf[off[sel, None] + np.arange(width)]

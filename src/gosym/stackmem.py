@@ -64,7 +64,6 @@ from typing import NamedTuple
 import numpy as np
 
 from . import goroutine_profile as gprof
-from .binary import RETURN_ADDRESS_SLOT
 from .callsites import DIRECT, NO_CALL, CallSites
 from .errors import FormatError
 from .pclntab import func_name_for_print
@@ -308,33 +307,21 @@ class _Lookup:
 
 
 def _lookup_pcs(b, pcs: np.ndarray) -> _Lookup:
-    """Adapter over the resolver behind gosym.symbolize (exact PCs)."""
-    from .symbolize import NONE, PcValueLookup
+    """Exact PCs through the engine's batch API (GoBinary.lookup_pcs)."""
+    from .pcbatch import MISSING
 
-    pcs = np.asarray(pcs, dtype=np.int64)
-    t = b.table
-    entries = t.entries.astype(np.int64)
-    n = len(pcs)
-    idx = np.searchsorted(entries, pcs, side="right") - 1
-    found = (idx >= 0) & (idx < len(t)) & (pcs < entries[-1]) if n else np.zeros(0, bool)
-    idx = np.where(found, idx, 0)
-    entry = entries[idx]
-    sp = np.full(n, NONE, np.int64)
-    sel = np.flatnonzero(found)
-    if len(sel):
-        pcsp = t.column("pcsp", idx[sel]).astype(np.int64)
-        spans = entries[idx[sel] + 1] - entries[idx[sel]]
-        sp[sel] = PcValueLookup(t).lookup(pcsp, spans, pcs[sel] - entry[sel])
-    ch = b._resolver.resolve(pcs.astype(np.uint64), True)
-    names = ch.column_names()
-    files = ch.column_files()
-    lines = ch.column_lines()
-    inl = ch.inlined.tolist()
-    ptr = ch.ptr.tolist()
+    batch = b.lookup_pcs(np.asarray(pcs, dtype=np.int64).astype(np.uint64), exact=True)
+    names = batch.frame_function.tolist()
+    files = batch.frame_file.tolist()
+    lines = [None if v == MISSING else v for v in batch.frame_line.tolist()]
+    inl = batch.frame_inlined.tolist()
+    ptr = batch.frame_ptr.tolist()
     frames = [list(zip(names[ptr[i]:ptr[i + 1]], files[ptr[i]:ptr[i + 1]],
-                       lines[ptr[i]:ptr[i + 1]], inl[ptr[i]:ptr[i + 1]])) for i in range(n)]
-    return _Lookup(found & ch.valid, np.where(found, idx, -1), np.where(found, entry, 0),
-                   np.where(found & (sp != NONE), sp, _UNKNOWN_SP), frames)
+                       lines[ptr[i]:ptr[i + 1]], inl[ptr[i]:ptr[i + 1]]))
+              for i in range(len(batch))]
+    sp = batch.sp_delta
+    return _Lookup(batch.found, batch.func_index, batch.entry.astype(np.int64),
+                   np.where(batch.found & (sp != MISSING), sp, _UNKNOWN_SP), frames)
 
 
 class _Names:
@@ -405,7 +392,7 @@ class _Analyzer:
         self.cfg = config
         self.warnings: list[str] = []
         self.arch = b.arch
-        self.ra = RETURN_ADDRESS_SLOT[b.arch]
+        self.ra = b.return_address_slot
         self.version = b.go_version_tuple
         self.names = _Names(b)
         self.calls = CallSites(b)
@@ -441,8 +428,8 @@ class _Analyzer:
         if name not in self._runtime_entries:
             t = self.t
             if self._name_at is None:
-                self._name_at = t.column("nameoff").astype(np.int64) + t._funcname_base
-            u8 = t._u8
+                self._name_at = t.column("nameoff").astype(np.int64) + t.funcname_base
+            u8 = t.u8
             cand = np.flatnonzero(self._name_at + len(name) < len(u8))
             for k, ch in enumerate(name.encode() + b"\0"):
                 cand = cand[u8[self._name_at[cand] + k] == ch]
@@ -627,9 +614,9 @@ class _Analyzer:
         """For return PCs: the lookup PCs of their logical frames (innermost
         first, the parents' entry + parentPc)."""
         uniq = sorted(set(pcs))
-        ch = self.b._resolver.resolve(np.array([p - 1 for p in uniq], dtype=np.uint64), True)
-        ptr = ch.ptr.tolist()
-        fpc = ch.pc.tolist()
+        batch = self.b.lookup_pcs(np.array([p - 1 for p in uniq], dtype=np.uint64), exact=True)
+        ptr = batch.frame_ptr.tolist()
+        fpc = batch.frame_pc.tolist()
         return {p: fpc[ptr[k]:ptr[k + 1]] for k, p in enumerate(uniq)}
 
     def _is_goexit(self, pc: int) -> bool:
@@ -794,13 +781,9 @@ class _Analyzer:
 
     # -- hidden frames -------------------------------------------------------------------
     def _func_ids(self):
-        """funcIDs; wrappers' is the most common non-zero one (as
-        GoBinary.func_id_names decides it)."""
         if self.func_ids is None:
             self.func_ids = self.t.column("func_id").astype(np.int64)
-            counts = np.bincount(self.func_ids, minlength=2)
-            counts[0] = 0
-            self.wrapper_id = int(np.argmax(counts)) if counts.max() > 1 else None
+            self.wrapper_id = self.b.func_ids.wrapper
         return self.func_ids
 
     def is_wrapper(self, fi: int) -> bool:
@@ -919,9 +902,9 @@ class _Analyzer:
         for all names at once, and only those names are read (80k wrappers in
         big binaries)."""
         t = self.t
-        u8 = t._u8
+        u8 = t.u8
         width = 64
-        start = t.column("nameoff", indices).astype(np.int64) + t._funcname_base
+        start = t.column("nameoff", indices).astype(np.int64) + t.funcname_base
         end = np.full(len(start), -1, np.int64)
         pos = start.copy()
         todo = np.flatnonzero((start >= 0) & (start < len(u8)))
