@@ -111,15 +111,25 @@ def _read_metrics(path: str) -> dict:
     return doc
 
 
-def _write_file(path: str, data: bytes) -> None:
+def _write_file(path: str, data) -> None:
+    """Write ``data`` (bytes, or a function that writes text to a file) to
+    ``path`` (- for stdout), through a temporary file renamed into place."""
     try:
         if path == "-":
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
+            if callable(data):
+                data(sys.stdout)
+                sys.stdout.flush()
+            else:
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
             return
         tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "wb") as f:
-            f.write(data)
+        if callable(data):
+            with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+                data(f)
+        else:
+            with open(tmp, "wb") as f:
+                f.write(data)
         os.replace(tmp, path)
     except OSError as e:
         fail(path, f"cannot write: {e.strerror or e}", EXIT_USAGE)
@@ -189,8 +199,7 @@ def stackmem_cmd(binary_path: str, profile_path: str, arch: str | None, as_json:
 
         _write_file(pprof_path, serialize(out_mod.pprof_profile(result, b, free)))
     if folded_path:
-        _write_file(folded_path, "".join(line + "\n" for line in out_mod.folded_lines(result, free))
-                    .encode("utf-8"))
+        _write_file(folded_path, lambda f: out_mod.write_folded(result, f, free))
     if html_path:
         title = f"goroutine stack memory: {os.path.basename(binary_path)}"
         _write_file(html_path, out_mod.html_page(result, free, title).encode("utf-8"))

@@ -1,15 +1,20 @@
 """Renderers of a stack-memory result: text, JSON, pprof, folded stacks, HTML.
 
-All flame-graph outputs (pprof, folded, HTML) show the same tree, built by
-:func:`prefix_samples` as golang/go#66566 designs it: one sample per stack
-*prefix* (the root down to one physical frame) carrying that frame's bytes ×
-the stack's goroutines, so that a flame graph's self value of a frame is its
-size and its total includes its callees. Exactly one prefix of each stack
-(the one ending at its innermost real frame) carries the goroutine count.
-Free stack is a ``runtime._FreeStack`` leaf under every stack (``free="leaf"``),
-one root-level node (``"root"``), or left out (``"none"``); with metrics, the
+All flame-graph outputs (pprof, folded, HTML) show the same tree, built as
+golang/go#66566 designs it: one sample per stack *prefix* (the root down to
+one physical frame) carrying that frame's bytes × the stack's goroutines, so
+that a flame graph's self value of a frame is its size and its total includes
+its callees. Exactly one prefix of each stack (the one ending at its innermost
+real frame) carries the goroutine count. Free stack is a
+``runtime._FreeStack`` leaf under every stack (``free="leaf"``), one
+root-level node (``"root"``), or left out (``"none"``); with metrics, the
 stack memory no goroutine accounts for is a root-level
 ``[unaccounted stack memory]`` node.
+
+Stacks that share a prefix share its sample: the prefixes are the nodes of a
+trie (:class:`PrefixTrie`), built in one pass over the stacks; a sample's
+stack, or a folded line, is the path from its node to the root, made when it
+is written.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
+from typing import IO, Iterator
 
 from ..stackmem import FREE_STACK, UNACCOUNTED, VIRTUAL, MemFrame, Stack, StackMemResult
 
@@ -40,6 +46,75 @@ def physical_groups(stack: Stack) -> list[tuple[MemFrame, ...]]:
     return groups
 
 
+_FREE_FRAME = MemFrame(FREE_STACK, None, None, False, 0, VIRTUAL)
+_UNACCOUNTED_FRAME = MemFrame(UNACCOUNTED, None, None, False, 0, VIRTUAL)
+
+
+class PrefixTrie:
+    """Every stack prefix once: node k is a physical frame (``group[k]``: its
+    logical frames, innermost first) under ``parent[k]`` (-1: a root, one per
+    label set), with the bytes and goroutines of the samples ending there."""
+
+    def __init__(self, result: StackMemResult, free: str = "leaf") -> None:
+        self.parent: list[int] = []
+        self.group: list[tuple[MemFrame, ...]] = []
+        self.labels: list[tuple[tuple[str, str], ...]] = []
+        self.bytes: list[int] = []
+        self.goroutines: list[int] = []
+        self._child: dict = {}
+        free_root = 0
+        for s in result.stacks:
+            groups = physical_groups(s)
+            n = s.goroutines
+            node = -1
+            path = []
+            for g in reversed(groups):
+                node = self._node(node, g, s.labels)
+                path.append(node)
+            path.reverse()  # innermost first, as groups
+            counted = next((k for k, g in enumerate(groups) if g[-1].kind != VIRTUAL), 0)
+            for k, g in enumerate(groups):
+                self.bytes[path[k]] += g[-1].bytes * n
+            if path:
+                self.goroutines[path[counted]] += n
+            if free == "leaf" and s.free_bytes:
+                self.bytes[self._node(path[0] if path else -1, (_FREE_FRAME,), s.labels)] += \
+                    s.free_bytes * n
+            free_root += s.free_bytes * n
+        if free == "root" and free_root:
+            self.bytes[self._node(-1, (_FREE_FRAME,), ())] += free_root
+        if result.unaccounted_bytes:
+            self.bytes[self._node(-1, (_UNACCOUNTED_FRAME,), ())] += result.unaccounted_bytes
+
+    def _node(self, parent: int, group: tuple[MemFrame, ...], labels) -> int:
+        key = (parent, group) if parent >= 0 else (-1, group, labels)
+        k = self._child.get(key)
+        if k is None:
+            k = self._child[key] = len(self.parent)
+            self.parent.append(parent)
+            self.group.append(group)
+            self.labels.append(labels)
+            self.bytes.append(0)
+            self.goroutines.append(0)
+        return k
+
+    def __len__(self) -> int:
+        return len(self.parent)
+
+    def path(self, k: int) -> list[int]:
+        """Node k and its ancestors: the sample's stack, leaf first."""
+        out = []
+        parent = self.parent
+        while k >= 0:
+            out.append(k)
+            k = parent[k]
+        return out
+
+    def samples(self) -> Iterator[int]:
+        """The nodes that carry bytes or goroutines: one sample each."""
+        return (k for k in range(len(self.parent)) if self.bytes[k] or self.goroutines[k])
+
+
 @dataclass(frozen=True)
 class PrefixSample:
     """Groups innermost first (the sample's leaf is groups[0]); values."""
@@ -50,34 +125,12 @@ class PrefixSample:
     labels: tuple[tuple[str, str], ...] = ()
 
 
-_FREE_FRAME = MemFrame(FREE_STACK, None, None, False, 0, VIRTUAL)
-_UNACCOUNTED_FRAME = MemFrame(UNACCOUNTED, None, None, False, 0, VIRTUAL)
-
-
 def prefix_samples(result: StackMemResult, free: str = "leaf") -> list[PrefixSample]:
-    """Every stack's prefix samples (merged where stack and labels are the same)."""
-    merged: dict = {}
-
-    def add(groups, n, nbytes, labels) -> None:
-        key = (groups, labels)
-        got = merged.get(key)
-        merged[key] = (n, nbytes) if got is None else (got[0] + n, got[1] + nbytes)
-
-    free_root = 0
-    for s in result.stacks:
-        groups = tuple(physical_groups(s))
-        counted = next((k for k, g in enumerate(groups) if g[-1].kind != VIRTUAL), 0)
-        for k, g in enumerate(groups):
-            add(groups[k:], s.goroutines if k == counted else 0, g[-1].bytes * s.goroutines,
-                s.labels)
-        if free == "leaf" and s.free_bytes:
-            add(((_FREE_FRAME,),) + groups, 0, s.free_bytes * s.goroutines, s.labels)
-        free_root += s.free_bytes * s.goroutines
-    if free == "root" and free_root:
-        add(((_FREE_FRAME,),), 0, free_root, ())
-    if result.unaccounted_bytes:
-        add(((_UNACCOUNTED_FRAME,),), 0, result.unaccounted_bytes, ())
-    return [PrefixSample(groups, n, b, labels) for (groups, labels), (n, b) in merged.items()]
+    """Every prefix sample with its whole stack (for small results and tests;
+    the writers below walk the trie instead)."""
+    t = PrefixTrie(result, free)
+    return [PrefixSample(tuple(t.group[j] for j in t.path(k)), t.goroutines[k], t.bytes[k],
+                         t.labels[k]) for k in t.samples()]
 
 
 # --- JSON ----------------------------------------------------------------------------------
@@ -178,8 +231,9 @@ def pprof_profile(result: StackMemResult, binary, free: str = "leaf"):
     mapping_id = _mapping(pb, result, binary)
     slide = result.slide
     loc_of: dict = {}
-
-    def location(group: tuple[MemFrame, ...]) -> int:
+    trie = PrefixTrie(result, free)
+    node_loc: list[int] = []
+    for group in trie.group:
         key = tuple((f.function, f.file, f.line, f.pc, f.kind) for f in group)
         lid = loc_of.get(key)
         if lid is None:
@@ -191,10 +245,10 @@ def pprof_profile(result: StackMemResult, binary, free: str = "leaf"):
             else:
                 lid = pb.location(phys.pc + slide, mapping_id, lines)
             loc_of[key] = lid
-        return lid
-
-    for s in prefix_samples(result, free):
-        pb.sample([location(g) for g in s.groups], [s.goroutines, s.bytes], dict(s.labels))
+        node_loc.append(lid)
+    for k in trie.samples():
+        pb.sample([node_loc[j] for j in trie.path(k)], [trie.goroutines[k], trie.bytes[k]],
+                  dict(trie.labels[k]))
     return pb.build()
 
 
@@ -218,38 +272,57 @@ def folded_name(name: str) -> str:
     return name.replace(";", ":").replace("\n", " ")
 
 
+def write_folded(result: StackMemResult, out: IO[str], free: str = "leaf") -> None:
+    """``root;...;leaf VALUE`` per prefix (Brendan Gregg's format), one line per
+    trie node with bytes, written as the trie is walked depth first (the
+    lines of a big profile are not all held at once)."""
+    trie = PrefixTrie(result, free)
+    children: dict[int, list[int]] = {}
+    for k, p in enumerate(trie.parent):
+        children.setdefault(p, []).append(k)
+    names = [";".join(folded_name(f.function) for f in reversed(g)) for g in trie.group]
+
+    def order(ks: list[int]) -> list[int]:
+        return sorted(ks, key=names.__getitem__, reverse=True)
+
+    stack = [(k, "") for k in order(children.get(-1, []))]
+    while stack:
+        k, prefix = stack.pop()
+        line = prefix + names[k] if not prefix else prefix + ";" + names[k]
+        if trie.bytes[k]:
+            out.write(f"{line} {trie.bytes[k]}\n")
+        stack.extend((c, line) for c in order(children.get(k, [])))
+
+
 def folded_lines(result: StackMemResult, free: str = "leaf") -> list[str]:
-    """``root;...;leaf VALUE`` per prefix (Brendan Gregg's format), merged."""
-    acc: dict[str, int] = {}
-    for s in prefix_samples(result, free):
-        if not s.bytes:
-            continue
-        names = [folded_name(f.function) for g in reversed(s.groups) for f in reversed(g)]
-        key = ";".join(names)
-        acc[key] = acc.get(key, 0) + s.bytes
-    return [f"{k} {v}" for k, v in sorted(acc.items())]
+    """The folded lines as a list (for small results and tests)."""
+    import io
+
+    buf = io.StringIO()
+    write_folded(result, buf, free)
+    return buf.getvalue().splitlines()
 
 
 # --- HTML flame graph -------------------------------------------------------------------------
 
 def flame_tree(result: StackMemResult, free: str = "leaf") -> dict:
-    """The flame graph as nested nodes: name, self and total bytes,
-    goroutines, file:line, children (root first)."""
+    """The flame graph as nested nodes, one per logical frame path: name,
+    self and total bytes, goroutines on it, file:line, children (root first)."""
+    trie = PrefixTrie(result, free)
     root = {"n": "all", "s": 0, "v": 0, "g": 0, "c": {}}
-    for s in prefix_samples(result, free):
-        node = root
-        node["v"] += s.bytes
-        for g in reversed(s.groups):
-            for f in reversed(g):
-                key = (f.function, f.file, f.line)
-                child = node["c"].get(key)
-                if child is None:
-                    child = node["c"][key] = {"n": f.function, "s": 0, "v": 0, "g": 0, "c": {},
-                                              "f": f"{f.file}:{f.line}" if f.file else "",
-                                              "i": f.inlined}
-                child["v"] += s.bytes
-                node = child
-        node["s"] += s.bytes
+    logical: list[dict] = []  # trie node -> its innermost logical frame's node
+    for k, group in enumerate(trie.group):
+        node = root if trie.parent[k] < 0 else logical[trie.parent[k]]
+        for f in reversed(group):
+            key = (f.function, f.file, f.line)
+            child = node["c"].get(key)
+            if child is None:
+                child = node["c"][key] = {"n": f.function, "s": 0, "v": 0, "g": 0, "c": {},
+                                          "f": f"{f.file}:{f.line}" if f.file else "",
+                                          "i": f.inlined}
+            node = child
+        node["s"] += trie.bytes[k]
+        logical.append(node)
     # goroutines per node: every stack's count on each node it passes through
     for st in result.stacks:
         root["g"] += st.goroutines
@@ -263,15 +336,27 @@ def flame_tree(result: StackMemResult, free: str = "leaf") -> dict:
             if node is None:
                 break
 
+    def total(n: dict) -> int:
+        n["v"] = n["s"] + sum(total(c) for c in n["c"].values())
+        return n["v"]
+
+    total(root)
+    # Frames of less than a millionth of the total are left out of the page
+    # (their bytes stay in their callers' totals): less than a pixel even
+    # zoomed 1000x, and most of the page's size in profiles of thousands of
+    # unrelated stacks.
+    least = root["v"] / 1e6
+
     def finish(n: dict) -> dict:
-        kids = sorted(n["c"].values(), key=lambda c: c["n"])
         out = {"n": n["n"], "v": n["v"], "s": n["s"], "g": n["g"]}
         if n.get("f"):
             out["f"] = n["f"]
         if n.get("i"):
             out["i"] = 1
+        kids = [finish(c) for c in sorted(n["c"].values(), key=lambda c: c["n"])
+                if c["v"] > 0 and c["v"] >= least]
         if kids:
-            out["c"] = [finish(k) for k in kids if k["v"] > 0]
+            out["c"] = kids
         return out
 
     return finish(root)
