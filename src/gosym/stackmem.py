@@ -84,7 +84,7 @@ GOEXIT = "runtime.goexit"
 REAL = "frame"  # shown by the profile
 INFERRED = "inferred"  # hidden by the profile, determined by the binary
 RESERVE = "reserve"  # runtime.goexit carrying newproc1's reserve
-VIRTUAL = "virtual"  # [truncated], [N frames elided], [unknown frames]
+VIRTUAL = "virtual"  # [truncated], [N frames elided], [hidden frames], ? (outside the binary)
 
 _MAX_SEARCH_DEPTH = 8
 _MAX_PATHS = 16
@@ -297,7 +297,7 @@ _UNKNOWN_SP = -1 << 62
 class _Lookup:
     """Per looked-up PC (file address, looked up exactly): the physical function
     and frame size and the logical frames (innermost first). The shape of the
-    engine's PCBatch (b.lookup_pcs), built from today's resolver."""
+    engine's PCBatch (b.lookup_pcs) in the form the analysis reads."""
 
     found: np.ndarray
     func_index: np.ndarray
@@ -325,25 +325,16 @@ def _lookup_pcs(b, pcs: np.ndarray) -> _Lookup:
 
 
 class _Names:
-    """Function name (raw or as printed) -> file entries; decoded once."""
+    """Function name as a traceback or profile prints it -> file entries. Raw
+    generic names (Go 1.19 prints them) are looked up as printed: the runtime
+    prints ``pkg.F[...]`` for every instantiation (funcNameForPrint)."""
 
     def __init__(self, b) -> None:
         self.b = b
-        self._map: dict[str, list[int]] | None = None
+        self._entries = b.table.entries
 
     def entries(self, name: str) -> list[int]:
-        if self._map is None:
-            m: dict[str, list[int]] = {}
-            t = self.b.table
-            ents = t.entries.tolist()
-            for i, raw in enumerate(t.names()):
-                s = raw.decode("utf-8", "replace")
-                m.setdefault(s, []).append(ents[i])
-                p = func_name_for_print(s)
-                if p != s:
-                    m.setdefault(p, []).append(ents[i])
-            self._map = m
-        return self._map.get(name, [])
+        return [int(self._entries[i]) for i in self.b.indices_named(func_name_for_print(name))]
 
 
 # --- the analysis -----------------------------------------------------------------------------
@@ -354,7 +345,7 @@ class _Node:
 
     frames: tuple[MemFrame, ...]  # its logical frames, innermost first
     bytes: int
-    unknown: int = 0  # hidden frames whose bytes are unknown (virtual "[unknown frames]")
+    unknown: int = 0  # hidden frames whose bytes are unknown (virtual "[hidden frames]")
     func_index: int = -1
     entry: int = 0
     lookup_pc: int = 0
@@ -407,8 +398,7 @@ class _Analyzer:
         self.reserve = root_reserve(b.arch)
         self._runtime_entries: dict[str, int | None] = {}
         self._name_at: np.ndarray | None = None
-        mcall = self.runtime_entry("runtime.mcall")
-        self.mcall_entries = {mcall} if mcall is not None else set()
+        self._mcall: set[int] | None = None
         self._phys_node: dict[int, int] = {}  # looked-up PC -> node
         self.phys: list[_Phys] = []  # the distinct physical frames of all records
         self._phys_ids: dict = {}
@@ -420,23 +410,50 @@ class _Analyzer:
         self._args: dict[int, int] = {}
         self._plans: list = []
 
+    # runtime functions whose funcID names them (GoBinary.func_ids)
+    _BY_FUNC_ID = {"runtime.mcall": "mcall", "runtime.goexit": "goexit",
+                   "runtime.asyncPreempt": "asyncPreempt", "runtime.sigpanic": "sigpanic",
+                   "runtime.gopanic": "gopanic", "runtime.main": "runtime_main"}
+
     def runtime_entry(self, name: str) -> int | None:
-        """Entry of the function with exactly this (raw) name, found by
-        comparing the names' bytes in place, byte by byte over the functions
-        still matching (NUL included): a few runtime functions are needed, and
-        decoding 400k names for them would cost more than the rest."""
+        """Entry of a runtime function by its (raw) name. The ones with a
+        funcID of their own are found by it (one pass over the funcIDs, which
+        the wrapper funcID needs anyway); others by comparing the names' bytes
+        in place, byte by byte over the functions still matching (NUL
+        included), not by decoding 400k names for a few."""
         if name not in self._runtime_entries:
-            t = self.t
-            if self._name_at is None:
-                self._name_at = t.column("nameoff").astype(np.int64) + t.funcname_base
-            u8 = t.u8
-            cand = np.flatnonzero(self._name_at + len(name) < len(u8))
-            for k, ch in enumerate(name.encode() + b"\0"):
-                cand = cand[u8[self._name_at[cand] + k] == ch]
-                if not len(cand):
-                    break
-            self._runtime_entries[name] = int(self.entries[cand[0]]) if len(cand) else None
+            found = None
+            kind = self._BY_FUNC_ID.get(name)
+            value = self.b.func_id_value(kind) if kind else None
+            if value is not None:
+                for i in np.flatnonzero(self._func_ids() == value).tolist():
+                    if self.t.name_of(i) == name:
+                        found = int(self.entries[i])
+                        break
+            if found is None:
+                found = self._entry_by_name_bytes(name)
+            self._runtime_entries[name] = found
         return self._runtime_entries[name]
+
+    def _entry_by_name_bytes(self, name: str) -> int | None:
+        t = self.t
+        if self._name_at is None:
+            self._name_at = t.column("nameoff").astype(np.int64) + t.funcname_base
+        u8 = t.u8
+        cand = np.flatnonzero(self._name_at + len(name) < len(u8))
+        for k, ch in enumerate(name.encode() + b"\0"):
+            cand = cand[u8[self._name_at[cand] + k] == ch]
+            if not len(cand):
+                break
+        return int(self.entries[cand[0]]) if len(cand) else None
+
+    @property
+    def mcall_entries(self) -> set[int]:
+        """runtime.mcall: where gopark, goyield and asyncPreempt2 park a goroutine."""
+        if self._mcall is None:
+            e = self.runtime_entry("runtime.mcall")
+            self._mcall = {e} if e is not None else set()
+        return self._mcall
 
     # -- slides --------------------------------------------------------------------
     def slide(self) -> tuple[int, str]:
@@ -473,6 +490,10 @@ class _Analyzer:
                 fi = self.t.find_index(ents[0] + f.offset - (1 if form == gprof.FORM_DEBUG2 else 0))
                 if fi is not None and int(self.entries[fi]) == ents[0]:
                     cands[runtime_entry - ents[0]] += 1
+                    if sum(cands.values()) >= 200:  # plenty to vote with
+                        break
+            if sum(cands.values()) >= 200:
+                break
         if cands:
             s, k = cands.most_common(1)[0]
             return s, f"inferred from {k} frame{'s' if k != 1 else ''} with PC and function+offset"
