@@ -339,12 +339,13 @@ def test_pprof_output_read_by_go_tool_pprof(tb, free, tmp_path):
     text = top.stdout.decode()
     m = re.search(r"of (\d+)B total", text)
     assert m and int(m.group(1)) == expect_bytes, text[:400]
-    flat = {}
+    flat, cum = {}, {}
     for line in text.splitlines():
-        fm = re.match(r"\s*(\d+)B\s+\S+%\s+\S+%\s+\d+B\s+\S+%\s+(.+)$", line)
+        fm = re.match(r"\s*(\d+)B?\s+\S+%\s+\S+%\s+(\d+)B?\s+\S+%\s+(.+)$", line)
         if fm:  # pprof marks a function it only saw inlined "(inline)"
-            name = fm.group(2).removesuffix(" (inline)")
+            name = fm.group(3).removesuffix(" (inline)")
             flat[name] = flat.get(name, 0) + int(fm.group(1))
+            cum[name] = int(fm.group(2))
     res = sm.analyze(profile(str(tb.out_dir / "goroutine.pb.gz")), opened(str(tb.path)),
                      sm.StackMemConfig(metrics=load_json(metrics_path)))
     # pprof gives a Location's value to its innermost Line: an inlined
@@ -358,6 +359,10 @@ def test_pprof_output_read_by_go_tool_pprof(tb, free, tmp_path):
     for name, v in expect_flat.items():
         assert flat.get(name) == v, name
     assert sum(t.self_bytes for t in res.top_frames()) == res.used_bytes
+    if free == "none":  # pprof's cum: the bytes of the samples a function is on
+        for t in res.top_frames():
+            if not t.function.startswith("["):
+                assert cum[t.function] == t.cumulative_bytes, t.function
     if free != "none":
         assert flat["runtime._FreeStack"] == res.free_bytes
     goroutines = run_go_tool("pprof", "-top", "-sample_index=goroutine", str(pb)).stdout.decode()

@@ -232,15 +232,18 @@ class StackMemResult:
 class _Index:
     """The stacks as arrays, for summaries over hundreds of thousands of frames:
     every logical frame of every stack with its function (a code into
-    ``names``), its bytes and its stack."""
+    ``names``), its bytes, its stack, and where its physical frame ends (the
+    frame itself, or for an inlined frame the physical frame it is inside)."""
 
     def __init__(self, names: list[str], first: list[MemFrame], code: np.ndarray,
-                 nbytes: np.ndarray, stack: np.ndarray, counts: np.ndarray) -> None:
+                 nbytes: np.ndarray, stack: np.ndarray, group_end: np.ndarray,
+                 counts: np.ndarray) -> None:
         self.names = names
         self.first = first  # a frame of each function (file, line)
         self.code = code
         self.bytes = nbytes
         self.stack = stack
+        self.group_end = group_end
         self.counts = counts
         self._top: list[TopFrame] | None = None
 
@@ -248,8 +251,9 @@ class _Index:
     def of_stacks(cls, stacks) -> "_Index":
         code_of: dict[str, int] = {}
         first: list[MemFrame] = []
-        codes, nbytes, owner = [], [], []
+        codes, nbytes, owner, ends = [], [], [], []
         for k, s in enumerate(stacks):
+            start = len(codes)
             for f in s.frames:
                 c = code_of.get(f.function)
                 if c is None:
@@ -258,8 +262,15 @@ class _Index:
                 codes.append(c)
                 nbytes.append(f.bytes)
             owner.extend([k] * len(s.frames))
+            end = None
+            for i in range(len(s.frames) - 1, -1, -1):  # an inlined frame: its physical one
+                if not s.frames[i].inlined or end is None:
+                    end = start + i
+                ends.append(end)
+            ends[start:] = ends[start:][::-1]
         return cls(list(code_of), first, np.array(codes, np.int64), np.array(nbytes, np.int64),
-                   np.array(owner, np.int64), np.array([s.goroutines for s in stacks], np.int64))
+                   np.array(owner, np.int64), np.array(ends, np.int64),
+                   np.array([s.goroutines for s in stacks], np.int64))
 
     def top_frames(self) -> list[TopFrame]:
         if self._top is None:
@@ -277,15 +288,18 @@ class _Index:
         starts = np.flatnonzero(np.r_[True, self.stack[1:] != self.stack[:-1]])
         base = np.repeat(cum[starts] - self.bytes[starts], np.diff(np.r_[starts, len(cum)]))
         cum -= base
-        # each function's outermost frame in each stack
-        key = self.stack * nf + self.code
-        _, last_rev = np.unique(key[::-1], return_index=True)
-        last = len(key) - 1 - last_rev
-        cum_b = np.bincount(self.code[last], weights=cum[last] * w[last], minlength=nf)
+        # each function's outermost frame in each stack; an inlined function
+        # counts the physical frame it is inside, as pprof's cum does
+        n = len(self.code)
+        order = np.sort((self.stack * nf + self.code) * n + np.arange(n))  # by (key, position)
+        key = order // n
+        last = order[np.r_[key[1:] != key[:-1], True]] % n
+        at = self.group_end[last]
+        cum_b = np.bincount(self.code[last], weights=cum[at] * w[last], minlength=nf)
         gor = np.bincount(self.code[last], weights=w[last], minlength=nf)
         return [TopFrame(name, f.file, f.line, int(a), int(c), int(g))
                 for name, f, a, c, g in zip(self.names, self.first, self_b.tolist(),
-                                            cum_b.tolist(), gor.tolist())]
+                                            cum_b.tolist(), gor.tolist()) if g]
 
 
 # --- looking PCs up in the binary ---------------------------------------------------------
@@ -398,12 +412,14 @@ class _Analyzer:
         self.reserve = root_reserve(b.arch)
         self._runtime_entries: dict[str, int | None] = {}
         self._name_at: np.ndarray | None = None
+        self._name_starts: np.ndarray | None = None
         self._mcall: set[int] | None = None
         self._phys_node: dict[int, int] = {}  # looked-up PC -> node
         self.phys: list[_Phys] = []  # the distinct physical frames of all records
         self._phys_ids: dict = {}
         self.phys_node: list[int] = []
         self.phys_unknown: list[int] = []
+        self.unknown_pids: set[int] = set()
         self.phys_kind: list[int] = []
         self.phys_target: list[int] = []
         self._root_cache: dict = {}
@@ -747,6 +763,7 @@ class _Analyzer:
                 node[i] = self.exact_node(int(rets[i]))
         self.phys_node = node
         self.phys_unknown = [self.nodes[n].unknown for n in node]
+        self.unknown_pids = {k for k, u in enumerate(self.phys_unknown) if u}
         self.phys_kind = kind.tolist()
         self.phys_target = target.tolist()
 
@@ -919,31 +936,29 @@ class _Analyzer:
 
     def _names_ending_in_digit(self, indices: np.ndarray) -> list[bytes]:
         """The raw names of the functions ``indices`` whose names end in a digit
-        (b"" for the others): each name's NUL is looked for 64 bytes at a time,
-        for all names at once, and only those names are read (80k wrappers in
-        big binaries)."""
+        (b"" for the others), without decoding the others (80k wrappers in big
+        binaries). The function name table holds the names one after the other,
+        NUL-terminated: a name ends where the next name starts (the next larger
+        name offset of any function), which is checked; names for which that
+        does not hold are read up to their NUL."""
         t = self.t
         u8 = t.u8
-        width = 64
-        start = t.column("nameoff", indices).astype(np.int64) + t.funcname_base
-        end = np.full(len(start), -1, np.int64)
-        pos = start.copy()
-        todo = np.flatnonzero((start >= 0) & (start < len(u8)))
-        for _ in range(64):  # names of up to 4 KiB
-            if not len(todo):
-                break
-            todo = todo[pos[todo] + width <= len(u8)]
-            win = u8[pos[todo][:, None] + np.arange(width)]
-            nul = (win == 0).argmax(axis=1)
-            hit = win[np.arange(len(todo)), nul] == 0
-            end[todo[hit]] = pos[todo[hit]] + nul[hit]
-            todo = todo[~hit]
-            pos[todo] += width
-        last = u8[np.maximum(end - 1, 0)]
-        digit = (end > start) & (last >= ord("0")) & (last <= ord("9"))
+        base = t.funcname_base
+        if self._name_starts is None:
+            self._name_starts = np.sort(t.column("nameoff").astype(np.int64)) + base
+        starts = self._name_starts
+        start = t.column("nameoff", indices).astype(np.int64) + base
+        k = np.searchsorted(starts, start, side="right")
+        end = np.where(k < len(starts), starts[np.minimum(k, len(starts) - 1)] - 1, -1)
+        ok = (end > start) & (end < len(u8))
+        ok[ok] = u8[end[ok]] == 0
+        last = np.where(ok, u8[np.where(ok, end - 1, 0)], 0)
         out = [b""] * len(indices)
-        for k in np.flatnonzero(digit).tolist():
-            out[k] = u8[start[k]:end[k]].tobytes()
+        for j in np.flatnonzero(ok & (last >= ord("0")) & (last <= ord("9"))).tolist():
+            out[j] = u8[start[j]:end[j]].tobytes()
+        for j in np.flatnonzero(~ok & (start >= 0) & (start < len(u8))).tolist():
+            name = t.name_of(int(indices[j])).encode()
+            out[j] = name if name[-1:].isdigit() else b""
         return out
 
     def args_of(self, fi: int) -> int:
@@ -1086,8 +1101,9 @@ def _node_index(an: _Analyzer, stacks: list) -> _Index:
     offs = np.cumsum(lens) - lens
     gather = np.repeat(ptr[all_nodes] - offs, lens) + np.arange(int(lens.sum()), dtype=np.int64)
     counts = np.array([st.goroutines for st, _ in stacks], np.int64)
+    group_end = np.repeat(offs + lens - 1, lens)  # a node's frames end at its physical frame
     return _Index(list(code_of), first, codes[gather], fbytes[gather], np.repeat(owner, lens),
-                  counts)
+                  group_end, counts)
 
 
 def _starting_size(an: _Analyzer) -> int:
@@ -1194,7 +1210,8 @@ def _assemble(an: _Analyzer, plan: _RecordPlan, mismatched: list[int]):
     truncated = False
     if not (plan.leaf_hidden or mismatched or plan.gap_at is not None):
         nodes = ids  # the common case: nothing hidden between the frames
-        unknown = sum(map(an.phys_unknown.__getitem__, plan.pids))
+        unknown = sum(map(an.phys_unknown.__getitem__, plan.pids)) \
+            if not an.unknown_pids.isdisjoint(plan.pids) else 0
     else:
         nodes, unknown, elided, truncated = _assemble_hidden(an, plan, ids, set(mismatched))
     whole = plan.whole
