@@ -1,0 +1,274 @@
+"""gosym diff: what a rebuild did to frame sizes, inlining and stack depth."""
+
+from __future__ import annotations
+
+import click
+import numpy as np
+
+from ..diff import DiffConfig, DiffResult, diff
+from ..pclntab import flag_names
+from ..render import Output, json_bytes_str, write_csv
+from . import EXIT_USAGE, arch_option, fail, handle_errors, main, open_binary
+
+DIFF_HELP = """Compare two builds of a program function by function.
+
+\b
+Functions are matched by the name the runtime prints (generic shapes as
+F[...]); several functions of one name are matched by the order of their
+entries and marked ~. Per function and build: frame_size and max_sp_delta
+(see `gosym frames --help`), code size (entry to next entry), args, flags,
+and the functions inlined into it (its inline tree).
+
+\b
+Listed: the functions that changed (anything above, or present in one build
+only), sorted by frame-size delta (largest change first), code-size delta or
+name. The summary counts every function --match selects.
+
+\b
+Marks: O only in OLD (often: now inlined everywhere), N only in NEW,
++ functions newly inlined into it, - functions no longer inlined into it,
+R calls itself (its frame growth repeats at every level of the recursion),
+~ matched by entry order among functions of the same name.
+Under a frame that grew: the newly inlined callees with their own frame
+size in OLD, and the call to itself.
+
+\b
+OLD and NEW may differ in Go version, build mode, stripping and table layout,
+but must be built for the same architecture.
+"""
+
+
+@main.command(name="diff", help=DIFF_HELP)
+@click.argument("old_path", metavar="OLD", type=click.Path(dir_okay=True, readable=False))
+@click.argument("new_path", metavar="NEW", type=click.Path(dir_okay=True, readable=False))
+@arch_option
+@click.option("--match", "pattern", metavar="REGEX",
+              help="Only functions whose printed name matches (in both builds).")
+@click.option("--sort", "sort_key", type=click.Choice(["frame", "code", "name"]),
+              default="frame", show_default=True,
+              help="Order: frame-size delta, code-size delta (largest change first) or name.")
+@click.option("--min-delta", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Only changes of at least N bytes (frame size; code size with --sort code).")
+@click.option("--top", type=click.IntRange(min=1), metavar="N", help="Only the first N.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
+@handle_errors
+def diff_cmd(old_path: str, new_path: str, arch: str | None, pattern: str | None,
+             sort_key: str, min_delta: int, top: int | None, as_json: bool,
+             as_csv: bool) -> None:
+    if as_json and as_csv:
+        fail(None, "--json and --csv are mutually exclusive", EXIT_USAGE)
+    old = open_binary(old_path, arch)
+    new = open_binary(new_path, arch)
+    res = diff(old, new, DiffConfig(match=pattern, sort=sort_key, min_delta=min_delta, top=top))
+    out = Output()
+    if as_json:
+        render_json(out, res)
+    elif as_csv:
+        render_csv(out, res)
+    else:
+        render_text(out, res)
+    out.flush()
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+def _inlined_json(res: DiffResult, side: str) -> list[bytes]:
+    """The JSON "inlined" list of each row's function in one build."""
+    facts = res.old if side == "old" else res.new
+    rows = res.old_row if side == "old" else res.new_row
+    inl = facts.inlined
+    names = [json_bytes_str(x) for x in inl.names]
+    out = []
+    ptr, codes = inl.ptr, inl.codes.tolist()
+    for k in np.maximum(rows, 0).tolist():
+        a, z = int(ptr[k]), int(ptr[k + 1])
+        out.append(b"[" + b", ".join([names[c] for c in codes[a:z]]) + b"]" if z > a else b"[]")
+    return out
+
+
+def _side_json(res: DiffResult, side: str) -> list[bytes]:
+    facts = res.old if side == "old" else res.new
+    rows = res.old_row if side == "old" else res.new_row
+    k = np.maximum(rows, 0)
+    cols = [facts.entry[k].tolist(), facts.size[k].tolist(), facts.frame_size[k].tolist(),
+            facts.max_sp_delta[k].tolist(), facts.args[k].tolist(), _inlined_json(res, side)]
+    fmt = (b'{"entry": %d, "size": %d, "frame_size": %d, "max_sp_delta": %d, "args": %d, '
+           b'"inlined": %s}')
+    objs = [fmt % row for row in zip(*cols)]
+    present = (rows >= 0).tolist()
+    return [o if p else b"null" for o, p in zip(objs, present)]
+
+
+def render_json(out: Output, res: DiffResult) -> None:
+    names = [json_bytes_str(n) for n in res.name_of]
+    olds, news = _side_json(res, "old"), _side_json(res, "new")
+    out.write(b'{"functions": [')
+    out.write(b",".join(b'\n{"name": %s, "old": %s, "new": %s}' % r
+                        for r in zip(names, olds, news)))
+    s = res.summary
+    out.write((b"\n" if names else b"") + b'], "summary": {"only_old": %d, "only_new": %d, "grown": %d, "shrunk": %d, '
+              b'"frame_size_total_old": %d, "frame_size_total_new": %d}'
+              % (s.only_old, s.only_new, s.grown, s.shrunk, s.frame_size_total_old,
+                 s.frame_size_total_new))
+    out.write(b"}\n")
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+CSV_HEADERS = ["name", "ordinal", "old_entry", "new_entry", "old_size", "new_size",
+               "size_delta", "old_frame_size", "new_frame_size", "frame_size_delta",
+               "old_max_sp_delta", "new_max_sp_delta", "old_args", "new_args", "old_flags",
+               "new_flags", "old_inlined", "new_inlined", "newly_inlined", "old_recursive",
+               "new_recursive", "same_name_old", "same_name_new"]
+
+
+def render_csv(out: Output, res: DiffResult) -> None:
+    def rows():
+        for f in res.functions:
+            o, n = f.old, f.new
+
+            def v(side, attr):
+                return "" if side is None else getattr(side, attr)
+
+            yield [f.name, f.ordinal, v(o, "entry"), v(n, "entry"), v(o, "size"),
+                   v(n, "size"), f.size_delta, v(o, "frame_size"), v(n, "frame_size"),
+                   f.frame_delta, v(o, "max_sp_delta"), v(n, "max_sp_delta"), v(o, "args"),
+                   v(n, "args"), "" if o is None else "|".join(o.flag_names),
+                   "" if n is None else "|".join(n.flag_names),
+                   "" if o is None else "|".join(o.inlined),
+                   "" if n is None else "|".join(n.inlined),
+                   "|".join(nm for nm, _ in f.newly_inlined),
+                   "" if f.recursive_old is None else int(f.recursive_old),
+                   "" if f.recursive_new is None else int(f.recursive_new),
+                   f.same_name[0], f.same_name[1]]
+
+    write_csv(out, CSV_HEADERS, rows())
+
+
+# --- text ------------------------------------------------------------------------------------
+
+TEXT_HEADERS = ["old_frame", "new_frame", "frame_delta", "old_max_sp", "new_max_sp",
+                "old_code", "new_code", "code_delta", "args", "flags", "mark", "name"]
+_RIGHT = [True] * 8 + [False] * 4
+
+
+def _ordinal(k: int) -> str:
+    k += 1
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
+def _pair(a, b, present_a: bool, present_b: bool, fmt=str) -> str:
+    if not present_a:
+        return fmt(b)
+    if not present_b or a == b:
+        return fmt(a)
+    return f"{fmt(a)}->{fmt(b)}"
+
+
+def render_text(out: Output, res: DiffResult) -> None:
+    o, n, s = res.old, res.new, res.summary
+    for label, f in (("OLD", o), ("NEW", n)):
+        out.write(f"{label}: {f.path} ({f.go_version or 'Go version unknown'}, {f.arch}, "
+                  f"{f.nfunc} functions)\n".encode("utf-8", "replace"))
+    sel = "" if res.config.match is None else f" matching {res.config.match!r}"
+    out.write(f"functions{sel}: {s.matched} in both ({s.changed} changed; frame grew in "
+              f"{s.grown}, shrank in {s.shrunk}), {s.only_old} only in OLD, {s.only_new} only "
+              f"in NEW\n".encode("utf-8", "replace"))
+    total = s.frame_size_total_new - s.frame_size_total_old
+    out.write(f"frame_size total: {s.frame_size_total_old} -> {s.frame_size_total_new} "
+              f"({total:+d})\n".encode())
+    if s.matched_by_order:
+        out.write(f"{s.matched_by_order} functions share their name with others: matched by "
+                  f"entry order (~)\n".encode())
+    key = {"frame": "frame-size delta", "code": "code-size delta", "name": "name"}[res.config.sort]
+    out.write(f"listed: {len(res)} changes by {key}\n\n".encode())
+    if not len(res):
+        return
+    cells = _text_cells(res)
+    widths = [max(len(h), max(len(c) for c in col)) for h, col in zip(TEXT_HEADERS, cells)]
+    widths[-1] = 0
+    indent = 6
+
+    def line(row: list[str]) -> bytes:
+        parts = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row[:-1], widths, _RIGHT)]
+        return ("  ".join(parts + [row[-1]]).rstrip() + "\n").encode("utf-8", "replace")
+
+    out.write(line(TEXT_HEADERS))
+    notes = _notes(res)
+    pad = " " * indent
+    for r in range(len(res)):
+        out.write(line([col[r] for col in cells]))
+        for note in notes.get(r, ()):
+            out.write(f"{pad}{note}\n".encode("utf-8", "replace"))
+
+
+def _text_cells(res: DiffResult) -> list[list[str]]:
+    po = (res.old_row >= 0).tolist()
+    pn = (res.new_row >= 0).tolist()
+
+    def col(side: str, field: str) -> list[str]:
+        present = po if side == "old" else pn
+        return [str(v) if p else "-" for v, p in zip(res.column(side, field).tolist(), present)]
+
+    def delta(d: np.ndarray) -> list[str]:
+        return [f"{v:+d}" if v else "0" for v in d.tolist()]
+
+    args = [_pair(a, b, p, q) for a, b, p, q in zip(res.column("old", "args").tolist(),
+                                                       res.column("new", "args").tolist(), po, pn)]
+    fl = lambda v: "|".join(flag_names(v)) or "-"  # noqa: E731
+    flags = [_pair(a, b, p, q, fl) for a, b, p, q in zip(res.column("old", "flags").tolist(),
+                                                            res.column("new", "flags").tolist(),
+                                                            po, pn)]
+    marks = []
+    for r in range(len(res)):
+        m = ""
+        if not po[r]:
+            m += "N"
+        elif not pn[r]:
+            m += "O"
+        added, removed = res.inline_change(r)
+        m += ("+" if added else "") + ("-" if removed else "")
+        if (int(res.new_row[r]) in res.recursive_new if pn[r] else
+                int(res.old_row[r]) in res.recursive_old):
+            m += "R"
+        if res.same_name_old[r] > 1 or res.same_name_new[r] > 1:
+            m += "~"
+        marks.append(m or ".")
+    names = [x.decode("utf-8", "replace") for x in res.name_of]
+    return [col("old", "frame_size"), col("new", "frame_size"), delta(res.frame_delta),
+            col("old", "max_sp_delta"), col("new", "max_sp_delta"), col("old", "size"),
+            col("new", "size"), delta(res.size_delta), args, flags, marks, names]
+
+
+def _notes(res: DiffResult) -> dict[int, list[str]]:
+    """Lines under a row: why a frame grew, and ambiguous name matches."""
+    notes: dict[int, list[str]] = {}
+    grew = np.flatnonzero((res.old_row >= 0) & (res.new_row >= 0) & (res.frame_delta > 0))
+    for r in grew.tolist():
+        lines = []
+        added, _ = res.inline_change(r)
+        if added:
+            parts = []
+            for a in added:
+                fs = res.old_frame_by_name.get(a)
+                name = a.decode("utf-8", "replace")
+                parts.append(f"{name} (frame_size {fs} in OLD)" if fs is not None else
+                             f"{name} (no function of its own in OLD)")
+            lines.append("+ newly inlined: " + ", ".join(parts))
+        call = res.recursive_new.get(int(res.new_row[r]))
+        if call is not None:
+            via = "" if call.via is None else \
+                f" (the call is in inlined {call.via.decode('utf-8', 'replace')})"
+            lines.append(f"R calls itself{via}: +{int(res.frame_delta[r])} bytes at every level "
+                         "of its recursion")
+        if lines:
+            notes[r] = lines
+    for r in np.flatnonzero(res.same_name_old != res.same_name_new).tolist():
+        if res.old_row[r] >= 0 and res.new_row[r] >= 0:
+            name = res.old.names[int(res.old_row[r])].decode("utf-8", "replace")
+            notes.setdefault(r, []).append(
+                f"~ matched as the {_ordinal(int(res.ordinal[r]))} of {res.same_name_old[r]} "
+                f"functions named {name} in OLD, of {res.same_name_new[r]} in NEW")
+    return notes

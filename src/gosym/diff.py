@@ -1,0 +1,675 @@
+"""What a rebuild did to frame sizes, inlining and stack depth: ``gosym diff``.
+
+Two builds of one program (another Go version, other ``-gcflags``, PGO, a
+dependency bump) are compared function by function, from their tables alone:
+
+* Functions are matched by the name the runtime prints (``funcNameForPrint``
+  in runtime/symtab.go: generic shapes print as ``F[...]``). Several functions
+  of one printed name (generic shapes, some closures) are matched by the order
+  of their entries within the name, and the result says so.
+* Per function and build: ``frame_size`` and ``max_sp_delta`` (from pcsp, as
+  :mod:`gosym.frames` defines them), code size, ``args``, flags, and the
+  functions inlined into it: every entry of its inline tree
+  (FUNCDATA_InlTree, runtime/symtabinl.go), nested inlining included.
+* Why a frame changed, where the tables tell: the callees that are newly in
+  its inline tree (with their own frame size in OLD), and whether the function
+  calls itself (a direct call to its own entry in its machine code, found with
+  capstone; the inline tree at the call says through which inlined body), in
+  which case the growth repeats at every level of its recursion.
+
+The result is columnar (numpy arrays, one row per listed function) so that two
+400k-function binaries diff in about the time ``go tool nm`` lists them;
+:attr:`DiffResult.functions` gives the same rows as objects.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .binary import GoBinary
+from .errors import FormatError, GosymError
+from .frames import frame_table as _frame_table  # batched pcsp decoding (name may change)
+from .pclntab import flag_names
+
+SORT_KEYS = ("frame", "code", "name")
+
+
+class DiffError(GosymError):
+    """The two binaries can't be compared (e.g. different architectures)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class DiffConfig:
+    """Which functions a diff lists, and in what order.
+
+    ``match`` selects functions by their printed name (re.search) in both
+    builds; the summary counts the selected functions. ``min_delta`` and
+    ``top`` only shorten the list: ``min_delta`` keeps the changes whose
+    sort-key delta (frame size; code size with ``sort="code"``) is at least
+    that many bytes either way.
+    """
+
+    match: str | None = None
+    sort: str = "frame"  # "frame" (frame-size delta), "code" (code-size delta), "name"
+    min_delta: int = 0
+    top: int | None = None
+
+
+# --- one build's facts ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BuildFacts:
+    """Per-function facts of one build, for the selected functions in entry order."""
+
+    path: str
+    go_version: str | None
+    arch: str
+    nfunc: int  # functions in the whole table
+    indices: np.ndarray  # function indices into the table
+    names: list[bytes]  # printed names (funcNameForPrint)
+    entry: np.ndarray
+    size: np.ndarray
+    frame_size: np.ndarray
+    max_sp_delta: np.ndarray
+    args: np.ndarray
+    flags: np.ndarray
+    inlined: "InlinedNames"
+
+
+@dataclass(frozen=True)
+class InlinedNames:
+    """Names inlined into each function, CSR: function k's are
+    names[codes[ptr[k]:ptr[k + 1]]], distinct and sorted (codes follow the
+    sorted order of ``names``)."""
+
+    ptr: np.ndarray
+    codes: np.ndarray
+    names: list[bytes]
+
+    def of(self, k: int) -> list[bytes]:
+        return [self.names[c] for c in self.codes[self.ptr[k]:self.ptr[k + 1]].tolist()]
+
+
+def printed_name(raw: bytes) -> bytes:
+    """runtime.funcNameForPrint: ``pkg.F[go.shape.int]`` prints as ``pkg.F[...]``."""
+    i = raw.find(b"[")
+    if i < 0:
+        return raw
+    j = raw.rfind(b"]")
+    if j <= i:
+        return raw
+    return raw[:i] + b"[...]" + raw[j + 1:]
+
+
+def build_facts(b: GoBinary, match: str | None = None) -> BuildFacts:
+    """The facts of every function of b whose printed name matches ``match``."""
+    t = b.table
+    raw = t.names()
+    names = [n if b"[" not in n else printed_name(n) for n in raw]
+    if match is not None:
+        try:
+            rx = re.compile(match.encode())
+        except re.error as e:
+            raise DiffError(f"invalid --match regular expression: {e}") from None
+        indices = np.array([i for i, n in enumerate(names) if rx.search(n)], dtype=np.int64)
+        names = [names[i] for i in indices.tolist()]
+    else:
+        indices = np.arange(len(t), dtype=np.int64)
+    ft = _frame_table(b, indices)
+    return BuildFacts(
+        path=b.path, go_version=b.go_version, arch=b.arch, nfunc=len(t), indices=indices,
+        names=names, entry=ft.entries.astype(np.int64),
+        size=(ft.ends - ft.entries).astype(np.int64),
+        frame_size=ft.frame_size.astype(np.int64), max_sp_delta=ft.max_sp_delta.astype(np.int64),
+        args=ft.args.astype(np.int64), flags=ft.flags.astype(np.int64),
+        inlined=inlined_names(b, indices))
+
+
+# --- inline trees, batched ----------------------------------------------------------------
+#
+# GoBinary gives one function's inline tree at a time; a diff needs the trees of
+# every function, so this reads them all with a few numpy gathers over the
+# table's columns (the same fields GoBinary.inline_tree_address and
+# pclntab.parse_inline_tree_entry read one at a time).
+
+def inlined_names(b: GoBinary, indices: np.ndarray) -> InlinedNames:
+    """The printed names of the functions inlined into each of ``indices``.
+
+    A function's inline tree (FUNCDATA_InlTree) has one entry per inlined call
+    that left code behind, its ancestors included (cmd/internal/obj/pcln.go
+    adds a call's parents before it), so the entries are 0..N-1 where N-1 is
+    the largest value of its PCDATA_InlTreeIndex table.
+    """
+    t = b.table
+    L = t.layout
+    n = len(indices)
+    empty = InlinedNames(np.zeros(n + 1, np.int64), np.zeros(0, np.int64), [])
+    if not n:
+        return empty
+    pcdata_k, funcdata_k = b.inline_tree_indices
+    npcdata = t.column("npcdata", indices).astype(np.int64)
+    nfuncdata = t.column("nfuncdata", indices).astype(np.int64)
+    sel = np.flatnonzero((npcdata > pcdata_k) & (nfuncdata > funcdata_k))
+    if not len(sel):
+        return empty
+    idx = indices[sel]
+    inl = t.field_u32(L.func_size + 4 * pcdata_k, idx).astype(np.int64)
+    keep = inl != 0
+    sel, idx, inl = sel[keep], idx[keep], inl[keep]
+    trees = _tree_addresses(b, idx, npcdata[sel], funcdata_k)
+    keep = trees != 0
+    sel, idx, inl, trees = sel[keep], idx[keep], inl[keep], trees[keep]
+    if not len(sel):
+        return empty
+    sizes = _tree_sizes(b, idx, inl)
+    keep = sizes > 0
+    sel, trees, sizes = sel[keep], trees[keep], sizes[keep]
+    nameoffs = _entry_nameoffs(b, trees, sizes)
+    owner = np.repeat(sel, sizes)
+    # Names once per distinct nameoff; codes in sorted name order.
+    uoff, inv = np.unique(nameoffs, return_inverse=True)
+    unames = [printed_name(t.name_at(int(o)).encode("utf-8", "replace")) for o in uoff.tolist()]
+    names = sorted(set(unames))
+    code_of = {nm: c for c, nm in enumerate(names)}
+    ucode = np.array([code_of[nm] for nm in unames], np.int64)
+    codes = ucode[inv.reshape(-1)]
+    # Distinct (function, name) pairs, sorted by function then name.
+    pair = np.unique(owner * len(names) + codes)
+    own = pair // len(names)
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(own, minlength=n), out=ptr[1:])
+    return InlinedNames(ptr, pair % len(names), names)
+
+
+def _tree_addresses(b: GoBinary, idx: np.ndarray, npcdata: np.ndarray,
+                    funcdata_k: int) -> np.ndarray:
+    """Address of each function's inline tree (0: none)."""
+    t = b.table
+    L = t.layout
+    out = np.zeros(len(idx), np.int64)
+    if not L.funcdata_is_offset:
+        # Before Go 1.18 the slot is a pointer, maybe a dynamic relocation
+        # (PIE): GoBinary reads it. Binaries of that era are small.
+        for k, i in enumerate(idx.tolist()):
+            out[k] = b.inline_tree_address(t.func(i)) or 0
+        return out
+    # Go 1.18+: u32 offsets from moduledata.gofunc after the pcdata offsets
+    # (runtime/symtab.go funcdata); records of one npcdata share the position.
+    has = npcdata >= 0
+    offs = np.full(len(idx), 0xFFFFFFFF, np.int64)
+    for v in np.unique(npcdata[has]).tolist():
+        m = np.flatnonzero(npcdata == v)
+        offs[m] = t.field_u32(L.func_size + 4 * v + 4 * funcdata_k, idx[m])
+    present = offs != 0xFFFFFFFF
+    if bool(present.any()):
+        md = b.moduledata
+        if md is None or md.gofunc is None:
+            raise FormatError("cannot find moduledata.gofunc, needed for inline trees")
+        out[present] = md.gofunc + offs[present]
+    return out
+
+
+def _tree_sizes(b: GoBinary, idx: np.ndarray, inl: np.ndarray) -> np.ndarray:
+    """Entries of each function's inline tree: max PCDATA_InlTreeIndex + 1."""
+    t = b.table
+    entries = t.entries
+    spans = (entries[idx + 1] - entries[idx]).astype(np.int64)
+    uniq, inv = np.unique(inl, return_inverse=True)
+    inv = inv.reshape(-1)
+    uspan = np.zeros(len(uniq), np.int64)
+    np.maximum.at(uspan, inv, spans)
+    tmax = np.full(len(uniq), -1, np.int64)
+    dec = t.decode_many(uniq, uspan)
+    if dec is not None:
+        row_start, _, row_val = dec
+        has = np.diff(row_start) > 0
+        if bool(has.any()):
+            tmax[has] = np.maximum.reduceat(row_val, row_start[:-1][has])
+    else:  # a table the batch decoder refuses: the stepper reports what is wrong
+        first = np.zeros(len(uniq), np.int64)
+        first[inv[::-1]] = np.arange(len(inv))[::-1]
+        for k, j in enumerate(first.tolist()):
+            rows = t.pcvalue_rows(t.func(int(idx[j])), int(uniq[k]))
+            tmax[k] = max((v for _, v in rows), default=-1)
+    if bool((tmax > 1 << 20).any()):
+        raise FormatError("inline tree index out of range")
+    return np.maximum(tmax[inv] + 1, 0)
+
+
+def _entry_nameoffs(b: GoBinary, trees: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """nameOff of every entry of the given trees (runtime/symtabinl.go inlinedCall)."""
+    t = b.table
+    esize = t.layout.inline_entry_size
+    # Go 1.20+ (16 bytes): funcID u8, _ [3]byte, nameOff int32, parentPc, startLine.
+    # Go 1.12-1.19 (20 bytes): parent i16, funcID u8, _, file, line, func_ (nameoff), parentPc.
+    field = 4 if esize == 16 else 12
+    within = np.arange(int(sizes.sum()), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes,
+                                                                      sizes)
+    at = np.repeat(trees, sizes) + within * esize + field
+    lo, hi = int(trees.min()), int((trees + sizes * esize).max())
+    try:
+        raw = np.frombuffer(b.container.read(lo, hi - lo), np.uint8)
+    except FormatError:
+        raw = None
+    if raw is not None:
+        rel = at - lo
+        return (raw[rel].astype(np.int64) | raw[rel + 1].astype(np.int64) << 8 |
+                raw[rel + 2].astype(np.int64) << 16 | raw[rel + 3].astype(np.int64) << 24)
+    # Trees in several sections: one read per entry (rare).
+    return np.array([int.from_bytes(b.container.read(a, 4), "little") for a in at.tolist()],
+                    np.int64)
+
+
+# --- calls to itself (capstone) ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SelfCall:
+    """A direct call of a function to its own entry."""
+
+    pc: int  # the call instruction
+    via: bytes | None  # printed name of the inlined function whose body holds the call
+
+
+def self_calls(b: GoBinary, indices: np.ndarray) -> dict[int, SelfCall]:
+    """Functions (positions in ``indices``) that call their own entry directly.
+
+    A numpy pass finds the candidate call encodings (amd64 ``E8 rel32``, arm64
+    ``BL imm26``) whose target is the function's entry; capstone decodes each
+    candidate function to keep only real instructions. The inline tree at the
+    call says whether it comes from an inlined body.
+    """
+    if not len(indices):
+        return {}
+    t = b.table
+    entries = t.entries[indices].astype(np.int64)
+    ends = t.entries[indices + 1].astype(np.int64)
+    cand = _call_candidates(b, entries, ends)
+    out: dict[int, SelfCall] = {}
+    for k, pcs in cand.items():
+        pc = _confirm_call(b, int(entries[k]), int(ends[k]), pcs)
+        if pc is None:
+            continue
+        via = None
+        frames = b.find_frames(pc)
+        if frames and frames[0].inlined:
+            via = frames[0].function.encode("utf-8", "replace")
+        out[k] = SelfCall(pc, via)
+    return out
+
+
+def _code(b: GoBinary, lo: int, hi: int) -> np.ndarray | None:
+    try:
+        return np.frombuffer(b.container.read(lo, hi - lo), np.uint8)
+    except FormatError:
+        return None
+
+
+def _call_candidates(b: GoBinary, entries: np.ndarray, ends: np.ndarray) -> dict[int, list[int]]:
+    """Position in entries -> PCs of call encodings aimed at that entry."""
+    order = np.argsort(entries, kind="stable")
+    se, sz = entries[order], ends[order]
+    # One read over all the code when it lies in one section, else per function.
+    spans = [(0, len(se))]
+    code = _code(b, int(se[0]), int(sz.max()))
+    if code is None:
+        spans = [(k, k + 1) for k in range(len(se))]
+    out: dict[int, list[int]] = {}
+    for a, z in spans:
+        lo = int(se[a])
+        buf = code if code is not None else _code(b, lo, int(sz[a]))
+        if buf is None or not len(buf):
+            continue
+        if b.arch == "amd64":
+            pos = np.flatnonzero(buf[:max(len(buf) - 4, 0)] == 0xE8)
+            rel = (buf[pos + 1].astype(np.int64) | buf[pos + 2].astype(np.int64) << 8 |
+                   buf[pos + 3].astype(np.int64) << 16 | buf[pos + 4].astype(np.int64) << 24)
+            rel = np.where(rel >= 1 << 31, rel - (1 << 32), rel)
+            pcs = lo + pos
+            targets = pcs + 5 + rel
+        else:
+            # arm64: instructions are 4-byte aligned; BL is 0b100101 << 26 | imm26.
+            start = (-lo) % 4
+            words = buf[start:start + (len(buf) - start) // 4 * 4].view("<u4").astype(np.int64)
+            pos = np.flatnonzero((words & 0xFC000000) == 0x94000000)
+            imm = words[pos] & 0x03FFFFFF
+            imm = np.where(imm >= 1 << 25, imm - (1 << 26), imm)
+            pcs = lo + start + 4 * pos
+            targets = pcs + 4 * imm
+        k = np.searchsorted(se[a:z], pcs, side="right") - 1 + a
+        ok = (k >= a) & (pcs < sz[np.maximum(k, a)])
+        hit = ok & (targets == se[np.maximum(k, a)])
+        for kk, pc in zip(k[hit].tolist(), pcs[hit].tolist()):
+            out.setdefault(int(order[kk]), []).append(pc)
+    return out
+
+
+def _confirm_call(b: GoBinary, entry: int, end: int, pcs: list[int]) -> int | None:
+    """The first candidate that capstone decodes as a call to entry, if any."""
+    import capstone
+
+    code = bytes(b.container.read(entry, end - entry))
+    want = set(pcs)
+    if b.arch == "amd64":
+        # Go's amd64 code holds no data: a linear decode from the entry finds
+        # the instruction boundaries (it stops at the first undecodable byte).
+        cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        for addr, _size, mn, op in cs.disasm_lite(code, entry):
+            if addr in want and mn == "call" and _target(op) == entry:
+                return addr
+        return None
+    cs = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
+    for pc in sorted(want):
+        for addr, _size, mn, op in cs.disasm_lite(code[pc - entry:pc - entry + 4], pc):
+            if mn == "bl" and _target(op) == entry:
+                return addr
+    return None
+
+
+def _target(op: str) -> int | None:
+    try:
+        return int(op.lstrip("#"), 0)
+    except ValueError:
+        return None
+
+
+# --- the diff -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Side:
+    """One function in one build."""
+
+    entry: int
+    size: int
+    frame_size: int
+    max_sp_delta: int
+    args: int
+    flags: int
+    inlined: tuple[str, ...]
+
+    @property
+    def flag_names(self) -> list[str]:
+        return flag_names(self.flags)
+
+
+@dataclass(frozen=True)
+class FunctionDiff:
+    """One function as the two builds have it (old or new is None when absent)."""
+
+    name: str
+    old: Side | None
+    new: Side | None
+    frame_delta: int  # new frame_size - old (a missing side counts 0)
+    size_delta: int
+    # Functions sharing this printed name, in OLD and NEW: matched by entry
+    # order when either is more than 1 (ordinal is this one's position).
+    same_name: tuple[int, int]
+    ordinal: int
+    newly_inlined: tuple[tuple[str, int | None], ...]  # (name, its frame_size in OLD)
+    no_longer_inlined: tuple[str, ...]
+    recursive_old: bool | None  # None: not examined (side absent)
+    recursive_new: bool | None
+    recursion_via: str | None  # NEW (else OLD): the inlined body holding the self-call
+
+    @property
+    def matched_by_order(self) -> bool:
+        return max(self.same_name) > 1
+
+
+@dataclass(frozen=True)
+class DiffSummary:
+    only_old: int
+    only_new: int
+    grown: int  # matched functions whose frame_size grew
+    shrunk: int
+    matched: int
+    changed: int  # matched functions with any difference
+    frame_size_total_old: int
+    frame_size_total_new: int
+    matched_by_order: int  # matched functions whose name several functions share
+
+
+@dataclass
+class DiffResult:
+    """Rows of listed functions, sorted; columns are numpy arrays.
+
+    Row r is OLD function old_row[r] and NEW function new_row[r] (positions
+    in old.indices / new.indices; -1 where absent).
+    """
+
+    old: BuildFacts
+    new: BuildFacts
+    config: DiffConfig
+    summary: DiffSummary
+    old_row: np.ndarray
+    new_row: np.ndarray
+    same_name_old: np.ndarray  # functions of this printed name in OLD
+    same_name_new: np.ndarray
+    ordinal: np.ndarray
+    recursive_old: dict[int, SelfCall]  # by OLD position, for the listed rows
+    recursive_new: dict[int, SelfCall]
+    old_frame_by_name: dict[bytes, int]  # OLD's frame_size per printed name (largest)
+    profile: object | None = None
+
+    def __len__(self) -> int:
+        return len(self.old_row)
+
+    @property
+    def name_of(self) -> list[bytes]:
+        return [self.old.names[o] if o >= 0 else self.new.names[n]
+                for o, n in zip(self.old_row.tolist(), self.new_row.tolist())]
+
+    def column(self, side: str, field: str) -> np.ndarray:
+        """A per-row column of one build (0 where the function is absent)."""
+        facts, rows = (self.old, self.old_row) if side == "old" else (self.new, self.new_row)
+        values = getattr(facts, field)
+        return np.where(rows >= 0, values[np.maximum(rows, 0)], 0)
+
+    @property
+    def frame_delta(self) -> np.ndarray:
+        return self.column("new", "frame_size") - self.column("old", "frame_size")
+
+    @property
+    def size_delta(self) -> np.ndarray:
+        return self.column("new", "size") - self.column("old", "size")
+
+    def inline_change(self, r: int) -> tuple[list[bytes], list[bytes]]:
+        """(names newly inlined, names no longer inlined) of row r."""
+        o, n = int(self.old_row[r]), int(self.new_row[r])
+        before = set(self.old.inlined.of(o)) if o >= 0 else set()
+        after = set(self.new.inlined.of(n)) if n >= 0 else set()
+        if o < 0 or n < 0:
+            return [], []
+        return sorted(after - before), sorted(before - after)
+
+    def row(self, r: int) -> FunctionDiff:
+        o, n = int(self.old_row[r]), int(self.new_row[r])
+
+        def side(f: BuildFacts, k: int) -> Side | None:
+            if k < 0:
+                return None
+            return Side(int(f.entry[k]), int(f.size[k]), int(f.frame_size[k]),
+                        int(f.max_sp_delta[k]), int(f.args[k]), int(f.flags[k]),
+                        tuple(x.decode("utf-8", "replace") for x in f.inlined.of(k)))
+
+        old, new = side(self.old, o), side(self.new, n)
+        added, removed = self.inline_change(r)
+        rec_new = self.recursive_new.get(n) if n >= 0 else None
+        rec_old = self.recursive_old.get(o) if o >= 0 else None
+        via = (rec_new or rec_old).via if (rec_new or rec_old) else None
+        name = (self.old.names[o] if o >= 0 else self.new.names[n]).decode("utf-8", "replace")
+        return FunctionDiff(
+            name=name, old=old, new=new,
+            frame_delta=(new.frame_size if new else 0) - (old.frame_size if old else 0),
+            size_delta=(new.size if new else 0) - (old.size if old else 0),
+            same_name=(int(self.same_name_old[r]), int(self.same_name_new[r])),
+            ordinal=int(self.ordinal[r]),
+            newly_inlined=tuple((a.decode("utf-8", "replace"), self.old_frame_by_name.get(a))
+                                for a in added),
+            no_longer_inlined=tuple(x.decode("utf-8", "replace") for x in removed),
+            recursive_old=None if o < 0 else rec_old is not None,
+            recursive_new=None if n < 0 else rec_new is not None,
+            recursion_via=None if via is None else via.decode("utf-8", "replace"))
+
+    @property
+    def functions(self) -> Sequence[FunctionDiff]:
+        result = self
+
+        class _Rows(Sequence):
+            def __len__(self) -> int:
+                return len(result)
+
+            def __getitem__(self, i):  # type: ignore[override]
+                if isinstance(i, slice):
+                    return [result.row(r) for r in range(*i.indices(len(result)))]
+                return result.row(i if i >= 0 else i + len(result))
+
+        return _Rows()
+
+    def __iter__(self) -> Iterator[FunctionDiff]:
+        for r in range(len(self)):
+            yield self.row(r)
+
+
+def check_comparable(old: GoBinary, new: GoBinary) -> None:
+    if old.arch != new.arch:
+        raise DiffError(f"OLD is {old.arch} and NEW is {new.arch}: gosym diff compares two "
+                        "builds for the same architecture")
+
+
+def diff(old: GoBinary, new: GoBinary, config: DiffConfig = DiffConfig()) -> DiffResult:
+    """Compare two builds of a program function by function."""
+    check_comparable(old, new)
+    if config.sort not in SORT_KEYS:
+        raise DiffError(f"unknown sort key {config.sort!r} (one of {', '.join(SORT_KEYS)})")
+    fo = _facts_of(old, config.match)
+    fn = _facts_of(new, config.match)
+    pairs = _match(fo.names, fn.names)
+    old_row, new_row, cnt_old, cnt_new, ordinal = pairs
+    both = (old_row >= 0) & (new_row >= 0)
+
+    def col(facts: BuildFacts, rows: np.ndarray, field: str) -> np.ndarray:
+        values = getattr(facts, field)
+        return np.where(rows >= 0, values[np.maximum(rows, 0)], 0)
+
+    f_old, f_new = col(fo, old_row, "frame_size"), col(fn, new_row, "frame_size")
+    s_old, s_new = col(fo, old_row, "size"), col(fn, new_row, "size")
+    same_inl = _same_inlined(fo, fn, old_row, new_row, both)
+    changed = ~both | (f_old != f_new) | (s_old != s_new) | ~same_inl
+    for field in ("max_sp_delta", "args", "flags"):
+        changed |= col(fo, old_row, field) != col(fn, new_row, field)
+    summary = DiffSummary(
+        only_old=int((new_row < 0).sum()), only_new=int((old_row < 0).sum()),
+        grown=int((both & (f_new > f_old)).sum()), shrunk=int((both & (f_new < f_old)).sum()),
+        matched=int(both.sum()), changed=int((both & changed).sum()),
+        frame_size_total_old=int(fo.frame_size.sum()),
+        frame_size_total_new=int(fn.frame_size.sum()),
+        matched_by_order=int((both & ((cnt_old > 1) | (cnt_new > 1))).sum()))
+
+    delta = (s_new - s_old) if config.sort == "code" else (f_new - f_old)
+    listed = changed & (np.abs(delta) >= config.min_delta)
+    rows = np.flatnonzero(listed)
+    names = [fo.names[o] if o >= 0 else fn.names[n]
+             for o, n in zip(old_row[rows].tolist(), new_row[rows].tolist())]
+    rank = _name_rank(names)
+    if config.sort == "name":
+        order = np.lexsort((ordinal[rows], rank))
+    else:
+        d = delta[rows]
+        order = np.lexsort((ordinal[rows], rank, -d, -np.abs(d)))
+    rows = rows[order]
+    if config.top is not None:
+        rows = rows[:config.top]
+    o_sel, n_sel = old_row[rows], new_row[rows]
+    # Self-calls only matter for the rows shown; both builds, where present.
+    o_pos = np.unique(o_sel[o_sel >= 0])
+    n_pos = np.unique(n_sel[n_sel >= 0])
+    rec_old = {int(o_pos[k]): v for k, v in self_calls(old, fo.indices[o_pos]).items()}
+    rec_new = {int(n_pos[k]): v for k, v in self_calls(new, fn.indices[n_pos]).items()}
+    old_frames: dict[bytes, int] = {}
+    for nm, fs in zip(fo.names, fo.frame_size.tolist()):
+        if fs > old_frames.get(nm, -1):
+            old_frames[nm] = fs
+    return DiffResult(fo, fn, config, summary, o_sel, n_sel, cnt_old[rows], cnt_new[rows],
+                      ordinal[rows], rec_old, rec_new, old_frames)
+
+
+def _facts_of(b: GoBinary, match: str | None) -> BuildFacts:
+    """build_facts with errors naming the file they come from."""
+    try:
+        return build_facts(b, match)
+    except DiffError:
+        raise
+    except GosymError as e:
+        raise type(e)(f"{b.path}: {e}") from None
+
+
+def _match(old_names: list[bytes], new_names: list[bytes]):
+    """Pair functions by printed name, the k-th of a name in OLD with the k-th
+    in NEW (entry order). Returns per row: OLD position, NEW position (-1:
+    absent), functions of that name in OLD and in NEW, and k."""
+
+    def keyed(names: list[bytes]):
+        seen: dict[bytes, int] = {}
+        keys = []
+        for nm in names:
+            k = seen.get(nm, 0)
+            seen[nm] = k + 1
+            keys.append((nm, k) if k else nm)
+        return keys, seen
+
+    ko, count_old = keyed(old_names)
+    kn, count_new = keyed(new_names)
+    where_new = {k: j for j, k in enumerate(kn)}
+    old_row = np.arange(len(ko), dtype=np.int64)
+    new_row = np.fromiter((where_new.pop(k, -1) for k in ko), np.int64, len(ko))
+    rest = np.array(sorted(where_new.values()), np.int64)
+    old_row = np.concatenate([old_row, np.full(len(rest), -1, np.int64)])
+    new_row = np.concatenate([new_row, rest])
+    names = old_names + [new_names[j] for j in rest.tolist()]
+    keys = ko + [kn[j] for j in rest.tolist()]
+    cnt_old = np.fromiter((count_old.get(nm, 0) for nm in names), np.int64, len(names))
+    cnt_new = np.fromiter((count_new.get(nm, 0) for nm in names), np.int64, len(names))
+    ordinal = np.fromiter((0 if isinstance(k, bytes) else k[1] for k in keys), np.int64,
+                          len(keys))
+    return old_row, new_row, cnt_old, cnt_new, ordinal
+
+
+def _name_rank(names: list[bytes]) -> np.ndarray:
+    order = sorted(range(len(names)), key=names.__getitem__)
+    rank = np.empty(len(names), np.int64)
+    rank[np.array(order, np.int64)] = np.arange(len(names), dtype=np.int64)
+    return rank
+
+
+def _same_inlined(fo: BuildFacts, fn: BuildFacts, old_row: np.ndarray, new_row: np.ndarray,
+                  both: np.ndarray) -> np.ndarray:
+    """Per row: the same names are inlined in both builds (False for one-sided rows)."""
+    a, b = fo.inlined, fn.inlined
+    # Both builds' codes in one space: positions in the union of the names.
+    union = sorted(set(a.names) | set(b.names))
+    code_of = {nm: c for c, nm in enumerate(union)}
+    ma = np.array([code_of[x] for x in a.names], np.int64)
+    mb = np.array([code_of[x] for x in b.names], np.int64)
+    ca = ma[a.codes] if len(a.codes) else a.codes
+    cb = mb[b.codes] if len(b.codes) else b.codes
+    o = np.maximum(old_row, 0)
+    n = np.maximum(new_row, 0)
+    na = a.ptr[o + 1] - a.ptr[o]
+    nb = b.ptr[n + 1] - b.ptr[n]
+    same = both & (na == nb)
+    rows = np.flatnonzero(same & (na > 0))
+    if len(rows):
+        cnt = na[rows]
+        within = np.arange(int(cnt.sum()), dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        ga = ca[np.repeat(a.ptr[o[rows]], cnt) + within]
+        gb = cb[np.repeat(b.ptr[n[rows]], cnt) + within]
+        # Sorted codes (the same order in both spaces): equal sets, equal rows.
+        eq = np.logical_and.reduceat(ga == gb, np.cumsum(cnt) - cnt)
+        same[rows] = eq
+    return same
