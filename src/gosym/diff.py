@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import repeat
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -173,18 +175,53 @@ def inlined_names(b: GoBinary, indices: np.ndarray) -> InlinedNames:
     nameoffs = _entry_nameoffs(b, trees, sizes)
     owner = np.repeat(sel, sizes)
     # Names once per distinct nameoff; codes in sorted name order.
-    uoff, inv = np.unique(nameoffs, return_inverse=True)
-    unames = [printed_name(t.name_at(int(o)).encode("utf-8", "replace")) for o in uoff.tolist()]
+    uoff, inv = _unique_inverse(nameoffs)
+    unames = [printed_name(x) for x in _names_at(t, uoff)]
     names = sorted(set(unames))
-    code_of = {nm: c for c, nm in enumerate(names)}
-    ucode = np.array([code_of[nm] for nm in unames], np.int64)
-    codes = ucode[inv.reshape(-1)]
+    code_of = dict(zip(names, range(len(names))))
+    ucode = np.fromiter(map(code_of.__getitem__, unames), np.int64, len(unames))
+    codes = ucode[inv]
     # Distinct (function, name) pairs, sorted by function then name.
-    pair = np.unique(owner * len(names) + codes)
+    pair = _sorted_unique(owner * len(names) + codes)
     own = pair // len(names)
     ptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(own, minlength=n), out=ptr[1:])
     return InlinedNames(ptr, pair % len(names), names)
+
+
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    s = np.sort(a)
+    return s[np.concatenate(([True], s[1:] != s[:-1]))] if len(s) else s
+
+
+def _unique_inverse(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(a, return_inverse=True) by one argsort (numpy's hashing
+    unique is several times slower on 400k offsets)."""
+    order = np.argsort(a)
+    s = a[order]
+    first = np.concatenate(([True], s[1:] != s[:-1])) if len(s) else np.zeros(0, bool)
+    inv = np.empty(len(a), np.int64)
+    inv[order] = np.cumsum(first) - 1
+    return s[first], inv
+
+
+def _names_at(t, nameoffs: np.ndarray) -> list[bytes]:
+    """Names at many nameoffs (function-name table offsets), as raw bytes.
+
+    The table indexes every string of its name table when Table.names() first
+    runs (inlined-only functions' names are there too): look them up in that
+    index, and one at a time where it does not have them.
+    """
+    index = getattr(t, "_names_index", None)
+    base = getattr(t, "_funcname_base", None)
+    if index is None or base is None:
+        return [t.name_at(int(o)).encode("utf-8", "replace") for o in nameoffs.tolist()]
+    starts, parts = index
+    at = nameoffs.astype(np.int64) + base
+    k = np.minimum(np.searchsorted(starts, at), len(starts) - 1)
+    ok = (starts[k] == at).tolist()
+    return [parts[i] if good else t.name_at(int(o)).encode("utf-8", "replace")
+            for i, good, o in zip(k.tolist(), ok, nameoffs.tolist())]
 
 
 def _tree_addresses(b: GoBinary, idx: np.ndarray, npcdata: np.ndarray,
@@ -217,29 +254,49 @@ def _tree_addresses(b: GoBinary, idx: np.ndarray, npcdata: np.ndarray,
 
 def _tree_sizes(b: GoBinary, idx: np.ndarray, inl: np.ndarray) -> np.ndarray:
     """Entries of each function's inline tree: max PCDATA_InlTreeIndex + 1."""
-    t = b.table
-    entries = t.entries
-    spans = (entries[idx + 1] - entries[idx]).astype(np.int64)
-    uniq, inv = np.unique(inl, return_inverse=True)
-    inv = inv.reshape(-1)
-    uspan = np.zeros(len(uniq), np.int64)
-    np.maximum.at(uspan, inv, spans)
-    tmax = np.full(len(uniq), -1, np.int64)
-    dec = t.decode_many(uniq, uspan)
-    if dec is not None:
-        row_start, _, row_val = dec
-        has = np.diff(row_start) > 0
-        if bool(has.any()):
-            tmax[has] = np.maximum.reduceat(row_val, row_start[:-1][has])
-    else:  # a table the batch decoder refuses: the stepper reports what is wrong
-        first = np.zeros(len(uniq), np.int64)
-        first[inv[::-1]] = np.arange(len(inv))[::-1]
-        for k, j in enumerate(first.tolist()):
-            rows = t.pcvalue_rows(t.func(int(idx[j])), int(uniq[k]))
-            tmax[k] = max((v for _, v in rows), default=-1)
+    uniq, inv = _unique_inverse(inl)
+    rows = _Tables(b.table, uniq)
+    tmax = rows.maxima()
     if bool((tmax > 1 << 20).any()):
         raise FormatError("inline tree index out of range")
     return np.maximum(tmax[inv] + 1, 0)
+
+
+class _Tables:
+    """Many pc-value tables decoded at once (CSR rows: table j's rows end at
+    ends[ptr[j]:ptr[j + 1]] (offsets from the function entry) with values).
+
+    The engine's batch decoder is symbolize.decode_tables (one place to change
+    when it moves)."""
+
+    def __init__(self, t, offsets: np.ndarray) -> None:
+        from .symbolize import decode_tables
+
+        self.offsets = offsets  # sorted, distinct, non-zero
+        if len(offsets):
+            self.ptr, self.ends, self.values = decode_tables(t, offsets)
+        else:
+            self.ptr = np.zeros(1, np.int64)
+            self.ends = self.values = np.zeros(0, np.int64)
+
+    def maxima(self) -> np.ndarray:
+        """Largest value of each table (-1 for a table without rows)."""
+        out = np.full(len(self.offsets), -1, np.int64)
+        has = np.diff(self.ptr) > 0
+        if bool(has.any()):
+            out[has] = np.maximum.reduceat(self.values, self.ptr[:-1][has])
+        return out
+
+    def rows(self, off: int) -> tuple[np.ndarray, np.ndarray]:
+        j = int(np.searchsorted(self.offsets, off))
+        a, z = int(self.ptr[j]), int(self.ptr[j + 1])
+        return self.ends[a:z], self.values[a:z]
+
+    def value_at(self, off: int, pcoff: int) -> int | None:
+        """The table's value at pcoff (runtime pcvalue: the row whose end is past it)."""
+        ends, values = self.rows(off)
+        k = int(np.searchsorted(ends, pcoff, side="right"))
+        return int(values[k]) if k < len(ends) else None
 
 
 def _entry_nameoffs(b: GoBinary, trees: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -279,9 +336,10 @@ class SelfCall:
 def self_calls(b: GoBinary, indices: np.ndarray) -> dict[int, SelfCall]:
     """Functions (positions in ``indices``) that call their own entry directly.
 
-    A numpy pass finds the candidate call encodings (amd64 ``E8 rel32``, arm64
-    ``BL imm26``) whose target is the function's entry; capstone decodes each
-    candidate function to keep only real instructions. The inline tree at the
+    A numpy pass finds the call encodings (amd64 ``E8 rel32``, arm64 ``BL
+    imm26``) aimed at the function's own entry; capstone decodes each from the
+    nearest instruction boundary the line table gives (pc-value rows start at
+    instructions) and keeps the real calls. The function's inline tree at the
     call says whether it comes from an inlined body.
     """
     if not len(indices):
@@ -290,17 +348,32 @@ def self_calls(b: GoBinary, indices: np.ndarray) -> dict[int, SelfCall]:
     entries = t.entries[indices].astype(np.int64)
     ends = t.entries[indices + 1].astype(np.int64)
     cand = _call_candidates(b, entries, ends)
+    if not cand:
+        return {}
+    ks = sorted(cand)
+    idx = indices[ks]
+    pcln = t.column("pcln", idx).astype(np.int64)
+    lines = _Tables(t, _sorted_unique(pcln[pcln != 0]))
     out: dict[int, SelfCall] = {}
-    for k, pcs in cand.items():
-        pc = _confirm_call(b, int(entries[k]), int(ends[k]), pcs)
-        if pc is None:
-            continue
-        via = None
-        frames = b.find_frames(pc)
-        if frames and frames[0].inlined:
-            via = frames[0].function.encode("utf-8", "replace")
-        out[k] = SelfCall(pc, via)
+    for k, i, off in zip(ks, idx.tolist(), pcln.tolist()):
+        entry = int(entries[k])
+        starts = np.zeros(1, np.int64) if off == 0 else \
+            np.concatenate(([0], lines.rows(off)[0]))
+        pc = _confirm_call(b, entry, int(ends[k]), cand[k], entry + starts)
+        if pc is not None:
+            out[k] = SelfCall(pc, _inlined_at(b, i, pc))
     return out
+
+
+def _inlined_at(b: GoBinary, index: int, pc: int) -> bytes | None:
+    """Printed name of the innermost inlined function at pc, None outside inlined code.
+
+    (The engine's find_frames(pc) answers this too, at a higher cost per call.)"""
+    func = b.table.func(index)
+    k = b.inline_index(func, pc)
+    if k < 0:
+        return None
+    return printed_name(b.inline_entry(func, k).name.encode("utf-8", "replace"))
 
 
 def _code(b: GoBinary, lo: int, hi: int) -> np.ndarray | None:
@@ -314,6 +387,7 @@ def _call_candidates(b: GoBinary, entries: np.ndarray, ends: np.ndarray) -> dict
     """Position in entries -> PCs of call encodings aimed at that entry."""
     order = np.argsort(entries, kind="stable")
     se, sz = entries[order], ends[order]
+    max_size = int((ends - entries).max())
     # One read over all the code when it lies in one section, else per function.
     spans = [(0, len(se))]
     code = _code(b, int(se[0]), int(sz.max()))
@@ -327,9 +401,10 @@ def _call_candidates(b: GoBinary, entries: np.ndarray, ends: np.ndarray) -> dict
             continue
         if b.arch == "amd64":
             pos = np.flatnonzero(buf[:max(len(buf) - 4, 0)] == 0xE8)
-            rel = (buf[pos + 1].astype(np.int64) | buf[pos + 2].astype(np.int64) << 8 |
-                   buf[pos + 3].astype(np.int64) << 16 | buf[pos + 4].astype(np.int64) << 24)
-            rel = np.where(rel >= 1 << 31, rel - (1 << 32), rel)
+            rel = np.ndarray((len(buf) - 4,), "<i4", buf, 1, (1,))[pos]  # unaligned view
+            # A call to its own entry goes backwards by less than the function's size.
+            near = (rel < 0) & (rel > -(max_size + 5))
+            pos, rel = pos[near], rel[near].astype(np.int64)
             pcs = lo + pos
             targets = pcs + 5 + rel
         else:
@@ -339,6 +414,8 @@ def _call_candidates(b: GoBinary, entries: np.ndarray, ends: np.ndarray) -> dict
             pos = np.flatnonzero((words & 0xFC000000) == 0x94000000)
             imm = words[pos] & 0x03FFFFFF
             imm = np.where(imm >= 1 << 25, imm - (1 << 26), imm)
+            near = (imm < 0) & (imm * 4 > -max_size)
+            pos, imm = pos[near], imm[near]
             pcs = lo + start + 4 * pos
             targets = pcs + 4 * imm
         k = np.searchsorted(se[a:z], pcs, side="right") - 1 + a
@@ -349,23 +426,29 @@ def _call_candidates(b: GoBinary, entries: np.ndarray, ends: np.ndarray) -> dict
     return out
 
 
-def _confirm_call(b: GoBinary, entry: int, end: int, pcs: list[int]) -> int | None:
-    """The first candidate that capstone decodes as a call to entry, if any."""
+def _confirm_call(b: GoBinary, entry: int, end: int, pcs: list[int],
+                  boundaries: np.ndarray) -> int | None:
+    """The first candidate that capstone decodes as a call to entry, if any.
+
+    amd64 instructions are decoded from the nearest known instruction start
+    before the candidate (Go's amd64 code holds no data between them); arm64
+    instructions are the aligned word itself."""
     import capstone
 
-    code = bytes(b.container.read(entry, end - entry))
-    want = set(pcs)
     if b.arch == "amd64":
-        # Go's amd64 code holds no data: a linear decode from the entry finds
-        # the instruction boundaries (it stops at the first undecodable byte).
         cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-        for addr, _size, mn, op in cs.disasm_lite(code, entry):
-            if addr in want and mn == "call" and _target(op) == entry:
-                return addr
+        for pc in sorted(pcs):
+            start = int(boundaries[np.searchsorted(boundaries, pc, side="right") - 1])
+            code = bytes(b.container.read(start, min(pc + 5, end) - start))
+            for addr, _size, mn, op in cs.disasm_lite(code, start):
+                if addr == pc and mn == "call" and _target(op) == entry:
+                    return pc
+                if addr >= pc:
+                    break
         return None
     cs = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
-    for pc in sorted(want):
-        for addr, _size, mn, op in cs.disasm_lite(code[pc - entry:pc - entry + 4], pc):
+    for pc in sorted(pcs):
+        for addr, _size, mn, op in cs.disasm_lite(bytes(b.container.read(pc, 4)), pc):
             if mn == "bl" and _target(op) == entry:
                 return addr
     return None
@@ -451,13 +534,40 @@ class DiffResult:
     same_name_old: np.ndarray  # functions of this printed name in OLD
     same_name_new: np.ndarray
     ordinal: np.ndarray
-    recursive_old: dict[int, SelfCall]  # by OLD position, for the listed rows
-    recursive_new: dict[int, SelfCall]
-    old_frame_by_name: dict[bytes, int]  # OLD's frame_size per printed name (largest)
+    inlined_added: np.ndarray  # names newly inlined into the function (count)
+    inlined_removed: np.ndarray  # names no longer inlined into it (count)
+    old_binary: GoBinary
+    new_binary: GoBinary
     profile: object | None = None
 
     def __len__(self) -> int:
         return len(self.old_row)
+
+    @cached_property
+    def recursive_old(self) -> dict[int, SelfCall]:
+        """OLD functions of the listed rows that call themselves, by OLD position."""
+        return self._self_calls(self.old, self.old_row, self.old_binary)
+
+    @cached_property
+    def recursive_new(self) -> dict[int, SelfCall]:
+        return self._self_calls(self.new, self.new_row, self.new_binary)
+
+    @staticmethod
+    def _self_calls(facts: BuildFacts, rows: np.ndarray, b: GoBinary) -> dict[int, SelfCall]:
+        pos = _sorted_unique(rows[rows >= 0])
+        return {int(pos[k]): v for k, v in self_calls(b, facts.indices[pos]).items()}
+
+    @cached_property
+    def old_frame_by_name(self) -> dict[bytes, int]:
+        """OLD's frame_size per printed name (the largest of several)."""
+        names = self.old.names
+        sizes = self.old.frame_size.tolist()
+        out = dict(zip(names, sizes))
+        shared = _repeated(names)
+        if shared:
+            for k in _positions(names, shared):
+                out[names[k]] = max(out[names[k]], sizes[k])
+        return out
 
     @property
     def name_of(self) -> list[bytes]:
@@ -559,8 +669,8 @@ def diff(old: GoBinary, new: GoBinary, config: DiffConfig = DiffConfig()) -> Dif
 
     f_old, f_new = col(fo, old_row, "frame_size"), col(fn, new_row, "frame_size")
     s_old, s_new = col(fo, old_row, "size"), col(fn, new_row, "size")
-    same_inl = _same_inlined(fo, fn, old_row, new_row, both)
-    changed = ~both | (f_old != f_new) | (s_old != s_new) | ~same_inl
+    added, removed = _inline_changes(fo, fn, old_row, new_row)
+    changed = ~both | (f_old != f_new) | (s_old != s_new) | (added > 0) | (removed > 0)
     for field in ("max_sp_delta", "args", "flags"):
         changed |= col(fo, old_row, field) != col(fn, new_row, field)
     summary = DiffSummary(
@@ -585,18 +695,8 @@ def diff(old: GoBinary, new: GoBinary, config: DiffConfig = DiffConfig()) -> Dif
     rows = rows[order]
     if config.top is not None:
         rows = rows[:config.top]
-    o_sel, n_sel = old_row[rows], new_row[rows]
-    # Self-calls only matter for the rows shown; both builds, where present.
-    o_pos = np.unique(o_sel[o_sel >= 0])
-    n_pos = np.unique(n_sel[n_sel >= 0])
-    rec_old = {int(o_pos[k]): v for k, v in self_calls(old, fo.indices[o_pos]).items()}
-    rec_new = {int(n_pos[k]): v for k, v in self_calls(new, fn.indices[n_pos]).items()}
-    old_frames: dict[bytes, int] = {}
-    for nm, fs in zip(fo.names, fo.frame_size.tolist()):
-        if fs > old_frames.get(nm, -1):
-            old_frames[nm] = fs
-    return DiffResult(fo, fn, config, summary, o_sel, n_sel, cnt_old[rows], cnt_new[rows],
-                      ordinal[rows], rec_old, rec_new, old_frames)
+    return DiffResult(fo, fn, config, summary, old_row[rows], new_row[rows], cnt_old[rows],
+                      cnt_new[rows], ordinal[rows], added[rows], removed[rows], old, new)
 
 
 def _facts_of(b: GoBinary, match: str | None) -> BuildFacts:
@@ -614,30 +714,69 @@ def _match(old_names: list[bytes], new_names: list[bytes]):
     in NEW (entry order). Returns per row: OLD position, NEW position (-1:
     absent), functions of that name in OLD and in NEW, and k."""
 
-    def keyed(names: list[bytes]):
-        seen: dict[bytes, int] = {}
-        keys = []
-        for nm in names:
-            k = seen.get(nm, 0)
-            seen[nm] = k + 1
-            keys.append((nm, k) if k else nm)
-        return keys, seen
-
-    ko, count_old = keyed(old_names)
-    kn, count_new = keyed(new_names)
-    where_new = {k: j for j, k in enumerate(kn)}
-    old_row = np.arange(len(ko), dtype=np.int64)
-    new_row = np.fromiter((where_new.pop(k, -1) for k in ko), np.int64, len(ko))
-    rest = np.array(sorted(where_new.values()), np.int64)
-    old_row = np.concatenate([old_row, np.full(len(rest), -1, np.int64)])
+    # Names of one function each are matched by dict lookups that run in C;
+    # only names several functions share (few) are paired in Python.
+    n_old, n_new = len(old_names), len(new_names)
+    last_old = dict(zip(old_names, range(n_old)))
+    last_new = dict(zip(new_names, range(n_new)))
+    shared = _repeated(old_names, last_old) | _repeated(new_names, last_new)
+    new_row = np.fromiter(map(last_new.get, old_names, repeat(-1, n_old)), np.int64, n_old)
+    cnt_old = np.ones(n_old, np.int64)
+    cnt_new = (new_row >= 0).astype(np.int64)
+    ordinal = np.zeros(n_old, np.int64)
+    if shared:
+        where_old: dict[bytes, list[int]] = {nm: [] for nm in shared}
+        where_new: dict[bytes, list[int]] = {nm: [] for nm in shared}
+        for i in _positions(old_names, shared):
+            where_old[old_names[i]].append(i)
+        for j in _positions(new_names, shared):
+            where_new[new_names[j]].append(j)
+        for nm in shared:
+            a, z = where_old[nm], where_new[nm]
+            for k, i in enumerate(a):
+                new_row[i] = z[k] if k < len(z) else -1
+                cnt_old[i], cnt_new[i], ordinal[i] = len(a), len(z), k
+    taken = np.zeros(n_new, bool)
+    taken[new_row[new_row >= 0]] = True
+    rest = np.flatnonzero(~taken)
+    r_names = [new_names[j] for j in rest.tolist()]
+    r_cnt_new = np.ones(len(rest), np.int64)
+    r_cnt_old = np.fromiter(map(last_old.__contains__, r_names), bool, len(rest)).astype(np.int64)
+    r_ordinal = np.zeros(len(rest), np.int64)
+    if shared:
+        for p, j in enumerate(rest.tolist()):
+            nm = new_names[j]
+            if nm in shared:
+                z = where_new[nm]
+                r_cnt_new[p], r_cnt_old[p], r_ordinal[p] = len(z), len(where_old[nm]), z.index(j)
+    old_row = np.concatenate([np.arange(n_old, dtype=np.int64), np.full(len(rest), -1, np.int64)])
     new_row = np.concatenate([new_row, rest])
-    names = old_names + [new_names[j] for j in rest.tolist()]
-    keys = ko + [kn[j] for j in rest.tolist()]
-    cnt_old = np.fromiter((count_old.get(nm, 0) for nm in names), np.int64, len(names))
-    cnt_new = np.fromiter((count_new.get(nm, 0) for nm in names), np.int64, len(names))
-    ordinal = np.fromiter((0 if isinstance(k, bytes) else k[1] for k in keys), np.int64,
-                          len(keys))
-    return old_row, new_row, cnt_old, cnt_new, ordinal
+    return (old_row, new_row, np.concatenate([cnt_old, r_cnt_old]),
+            np.concatenate([cnt_new, r_cnt_new]), np.concatenate([ordinal, r_ordinal]))
+
+
+def _repeated(names: list[bytes], last: dict[bytes, int] | None = None) -> set[bytes]:
+    """Names that occur more than once (``last``, a dict of the names, tells
+    quickly that there are none)."""
+    if last is not None and len(last) == len(names):
+        return set()
+    # Equal names have equal hashes (cached on the bytes objects): sort those.
+    h = np.fromiter(map(hash, names), np.int64, len(names))
+    s = np.sort(h)
+    twice = s[1:][s[1:] == s[:-1]]
+    if not len(twice):
+        return set()
+    seen: set[bytes] = set()
+    out: set[bytes] = set()
+    for i in np.flatnonzero(np.isin(h, twice)).tolist():
+        nm = names[i]
+        (out if nm in seen else seen).add(nm)
+    return out
+
+
+def _positions(names: list[bytes], wanted: set[bytes]) -> list[int]:
+    hit = np.fromiter(map(wanted.__contains__, names), bool, len(names))
+    return np.flatnonzero(hit).tolist()
 
 
 def _name_rank(names: list[bytes]) -> np.ndarray:
@@ -647,29 +786,28 @@ def _name_rank(names: list[bytes]) -> np.ndarray:
     return rank
 
 
-def _same_inlined(fo: BuildFacts, fn: BuildFacts, old_row: np.ndarray, new_row: np.ndarray,
-                  both: np.ndarray) -> np.ndarray:
-    """Per row: the same names are inlined in both builds (False for one-sided rows)."""
+def _inline_changes(fo: BuildFacts, fn: BuildFacts, old_row: np.ndarray,
+                    new_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: how many names are newly inlined (in NEW's tree, not in OLD's)
+    and how many are no longer inlined; 0 for rows present in one build."""
     a, b = fo.inlined, fn.inlined
     # Both builds' codes in one space: positions in the union of the names.
     union = sorted(set(a.names) | set(b.names))
-    code_of = {nm: c for c, nm in enumerate(union)}
-    ma = np.array([code_of[x] for x in a.names], np.int64)
-    mb = np.array([code_of[x] for x in b.names], np.int64)
-    ca = ma[a.codes] if len(a.codes) else a.codes
-    cb = mb[b.codes] if len(b.codes) else b.codes
-    o = np.maximum(old_row, 0)
-    n = np.maximum(new_row, 0)
-    na = a.ptr[o + 1] - a.ptr[o]
-    nb = b.ptr[n + 1] - b.ptr[n]
-    same = both & (na == nb)
-    rows = np.flatnonzero(same & (na > 0))
-    if len(rows):
-        cnt = na[rows]
+    code_of = dict(zip(union, range(len(union))))
+    ma = np.fromiter(map(code_of.__getitem__, a.names), np.int64, len(a.names))
+    mb = np.fromiter(map(code_of.__getitem__, b.names), np.int64, len(b.names))
+    rows = np.flatnonzero((old_row >= 0) & (new_row >= 0))
+
+    def keys(inl: InlinedNames, remap: np.ndarray, fpos: np.ndarray):
+        cnt = inl.ptr[fpos + 1] - inl.ptr[fpos]
         within = np.arange(int(cnt.sum()), dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        ga = ca[np.repeat(a.ptr[o[rows]], cnt) + within]
-        gb = cb[np.repeat(b.ptr[n[rows]], cnt) + within]
-        # Sorted codes (the same order in both spaces): equal sets, equal rows.
-        eq = np.logical_and.reduceat(ga == gb, np.cumsum(cnt) - cnt)
-        same[rows] = eq
-    return same
+        row = np.repeat(rows, cnt)
+        codes = remap[inl.codes[np.repeat(inl.ptr[fpos], cnt) + within]] if len(row) else row
+        return row, row * max(len(union), 1) + codes
+
+    row_a, key_a = keys(a, ma, old_row[rows])
+    row_b, key_b = keys(b, mb, new_row[rows])
+    n = len(old_row)
+    added = np.bincount(row_b[~np.isin(key_b, key_a)], minlength=n)
+    removed = np.bincount(row_a[~np.isin(key_a, key_b)], minlength=n)
+    return added, removed

@@ -228,8 +228,7 @@ def _text_cells(res: DiffResult) -> list[list[str]]:
             m += "N"
         elif not pn[r]:
             m += "O"
-        added, removed = res.inline_change(r)
-        m += ("+" if added else "") + ("-" if removed else "")
+        m += ("+" if res.inlined_added[r] else "") + ("-" if res.inlined_removed[r] else "")
         if (int(res.new_row[r]) in res.recursive_new if pn[r] else
                 int(res.old_row[r]) in res.recursive_old):
             m += "R"
