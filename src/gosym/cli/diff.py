@@ -7,7 +7,7 @@ import numpy as np
 
 from ..diff import DiffConfig, DiffResult, diff
 from ..pclntab import flag_names
-from ..render import Output, json_bytes_str, write_csv
+from ..render import BLOCK_ROWS, Output, json_bytes_str, pick, write_csv
 from . import EXIT_USAGE, arch_option, fail, handle_errors, main, open_binary
 
 DIFF_HELP = """Compare two builds of a program function by function.
@@ -73,41 +73,113 @@ def diff_cmd(old_path: str, new_path: str, arch: str | None, pattern: str | None
 
 # --- JSON ---------------------------------------------------------------------------------
 
-def _inlined_json(res: DiffResult, side: str) -> list[bytes]:
-    """The JSON "inlined" list of each row's function in one build."""
-    facts = res.old if side == "old" else res.new
-    rows = res.old_row if side == "old" else res.new_row
-    inl = facts.inlined
-    names = [json_bytes_str(x) for x in inl.names]
-    out = []
-    ptr, codes = inl.ptr, inl.codes.tolist()
-    for k in np.maximum(rows, 0).tolist():
-        a, z = int(ptr[k]), int(ptr[k + 1])
-        out.append(b"[" + b", ".join([names[c] for c in codes[a:z]]) + b"]" if z > a else b"[]")
+class _Ragged:
+    """Rows of several kinds, each kind with its own row format: one ``bytes %``
+    over all the rows of a block (the formatting loop runs in C; see render.py).
+
+    ``fields[kind]`` names the arguments of that kind's format in order;
+    ``values[name]`` has one value per row (only the rows of kinds using it
+    are read)."""
+
+    def __init__(self, formats: list[bytes], fields: list[list[str]]) -> None:
+        self.formats = formats
+        self.fields = fields
+
+    def format(self, kinds: np.ndarray, values: dict[str, np.ndarray]) -> bytes:
+        nargs = np.array([len(f) for f in self.fields], np.int64)[kinds]
+        start = np.zeros(len(kinds) + 1, np.int64)
+        np.cumsum(nargs, out=start[1:])
+        args = np.empty(int(start[-1]), object)
+        for k, names in enumerate(self.fields):
+            rows = np.flatnonzero(kinds == k)
+            if not len(rows):
+                continue
+            for j, name in enumerate(names):
+                args[start[rows] + j] = values[name][rows]
+        fmt = b"".join(pick(self.formats, kinds))
+        return fmt % tuple(args.tolist())
+
+
+def _objects(values) -> np.ndarray:
+    """An object array of Python ints or bytes (what %d and %s take)."""
+    if isinstance(values, np.ndarray):
+        return values.astype(object)
+    out = np.empty(len(values), object)
+    out[:] = values
     return out
 
 
-def _side_json(res: DiffResult, side: str) -> list[bytes]:
+def _inlined_lists(res: DiffResult, side: str, rows: np.ndarray) -> list[bytes]:
+    """Per row, the JSON names inlined into its function in one build, joined by
+    ", " (what goes between the brackets), built without a loop per row: every
+    name is followed by ", " or, after a row's last, by a NUL, and the NULs
+    split the joined whole."""
     facts = res.old if side == "old" else res.new
-    rows = res.old_row if side == "old" else res.new_row
-    k = np.maximum(rows, 0)
-    cols = [facts.entry[k].tolist(), facts.size[k].tolist(), facts.frame_size[k].tolist(),
-            facts.max_sp_delta[k].tolist(), facts.args[k].tolist(), _inlined_json(res, side)]
-    fmt = (b'{"entry": %d, "size": %d, "frame_size": %d, "max_sp_delta": %d, "args": %d, '
-           b'"inlined": %s}')
-    objs = [fmt % row for row in zip(*cols)]
-    present = (rows >= 0).tolist()
-    return [o if p else b"null" for o, p in zip(objs, present)]
+    pos = (res.old_row if side == "old" else res.new_row)[rows]
+    inl = facts.inlined
+    p = np.maximum(pos, 0)
+    cnt = np.where(pos >= 0, inl.ptr[p + 1] - inl.ptr[p], 0)
+    total = int(cnt.sum())
+    n = len(rows)
+    if not total:
+        return [b""] * n
+    names = [json_bytes_str(x) for x in inl.names]
+    pieces = [x + b", " for x in names] + [x + b"\0" for x in names]
+    ends = np.cumsum(cnt)
+    within = np.arange(total, dtype=np.int64) - np.repeat(ends - cnt, cnt)
+    codes = inl.codes[np.repeat(inl.ptr[p], cnt) + within]
+    last = (within == np.repeat(cnt, cnt) - 1).astype(np.int64)
+    # A row without names contributes a lone NUL at its place.
+    empty = (cnt == 0).astype(np.int64)
+    before = np.cumsum(empty) - empty  # rows without names before each row
+    slots = np.empty(total + int(empty.sum()), object)
+    row_of = np.repeat(np.arange(n, dtype=np.int64), cnt)
+    slots[np.arange(total, dtype=np.int64) + before[row_of]] = \
+        _objects(pick(pieces, codes + last * len(names)))
+    none = np.flatnonzero(empty)
+    slots[(ends - cnt)[none] + before[none]] = b"\0"
+    return b"".join(slots.tolist()).split(b"\0")[:-1]
+
+
+_SIDE = (b'{"entry": %d, "size": %d, "frame_size": %d, "max_sp_delta": %d, "args": %d, '
+         b'"inlined": [%s]}')
+_SIDE_FIELDS = ["entry", "size", "frame_size", "max_sp_delta", "args", "inlined"]
+_JSON_ROWS = _Ragged(
+    [b',\n{"name": %s, "old": ' + _SIDE + b', "new": ' + _SIDE + b'}',
+     b',\n{"name": %s, "old": ' + _SIDE + b', "new": null}',
+     b',\n{"name": %s, "old": null, "new": ' + _SIDE + b'}'],
+    [["name"] + ["old_" + f for f in _SIDE_FIELDS] + ["new_" + f for f in _SIDE_FIELDS],
+     ["name"] + ["old_" + f for f in _SIDE_FIELDS],
+     ["name"] + ["new_" + f for f in _SIDE_FIELDS]])
+
+
+def _kinds(res: DiffResult, rows: np.ndarray) -> np.ndarray:
+    """0: in both builds, 1: only in OLD, 2: only in NEW."""
+    return np.where(res.new_row[rows] < 0, 1, np.where(res.old_row[rows] < 0, 2, 0))
+
+
+def _side_values(res: DiffResult, side: str, rows: np.ndarray, values: dict) -> None:
+    facts = res.old if side == "old" else res.new
+    p = np.maximum((res.old_row if side == "old" else res.new_row)[rows], 0)
+    for f in ("entry", "size", "frame_size", "max_sp_delta", "args"):
+        values[f"{side}_{f}"] = _objects(getattr(facts, f)[p])
 
 
 def render_json(out: Output, res: DiffResult) -> None:
-    names = [json_bytes_str(n) for n in res.name_of]
-    olds, news = _side_json(res, "old"), _side_json(res, "new")
     out.write(b'{"functions": [')
-    out.write(b",".join(b'\n{"name": %s, "old": %s, "new": %s}' % r
-                        for r in zip(names, olds, news)))
+    names = res.name_of
+    n = len(res)
+    for a in range(0, n, BLOCK_ROWS):
+        rows = np.arange(a, min(n, a + BLOCK_ROWS), dtype=np.int64)
+        values = {"name": _objects([json_bytes_str(x) for x in names[a:a + len(rows)]])}
+        for side in ("old", "new"):
+            _side_values(res, side, rows, values)
+            values[f"{side}_inlined"] = _objects(_inlined_lists(res, side, rows))
+        block = _JSON_ROWS.format(_kinds(res, rows), values)
+        out.write_buffer(memoryview(block)[1:] if a == 0 else block)
     s = res.summary
-    out.write((b"\n" if names else b"") + b'], "summary": {"only_old": %d, "only_new": %d, "grown": %d, "shrunk": %d, '
+    out.write((b"\n" if n else b"") + b'], "summary": ')
+    out.write(b'{"only_old": %d, "only_new": %d, "grown": %d, "shrunk": %d, '
               b'"frame_size_total_old": %d, "frame_size_total_new": %d}'
               % (s.only_old, s.only_new, s.grown, s.shrunk, s.frame_size_total_old,
                  s.frame_size_total_new))
