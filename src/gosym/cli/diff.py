@@ -7,7 +7,8 @@ import numpy as np
 
 from ..diff import DiffConfig, DiffResult, diff
 from ..pclntab import flag_names
-from ..render import BLOCK_ROWS, Output, json_bytes_str, pick, write_csv
+from ..render import (BLOCK_ROWS, Output, int_width, json_bytes_str, pick, table_line,
+                      text_last_column, write_csv)
 from . import EXIT_USAGE, arch_option, fail, handle_errors, main, open_binary
 
 DIFF_HELP = """Compare two builds of a program function by function.
@@ -258,6 +259,8 @@ def render_text(out: Output, res: DiffResult) -> None:
     out.write(f"listed: {len(res)} changes by {key}\n\n".encode())
     if not len(res):
         return
+    if _text_fast(out, res):
+        return
     cells = _text_cells(res)
     widths = [max(len(h), max(len(c) for c in col)) for h, col in zip(TEXT_HEADERS, cells)]
     widths[-1] = 0
@@ -274,6 +277,121 @@ def render_text(out: Output, res: DiffResult) -> None:
         out.write(line([col[r] for col in cells]))
         for note in notes.get(r, ()):
             out.write(f"{pad}{note}\n".encode("utf-8", "replace"))
+
+
+_MARK_BITS = ("N", "O", "+", "-", "R", "~")
+
+
+def _mark_codes(res: DiffResult) -> np.ndarray:
+    """Per row, a bit per mark of _MARK_BITS."""
+    po, pn = res.old_row >= 0, res.new_row >= 0
+    rec = np.zeros(len(res), bool)
+    for side, rows, calls in (("new", res.new_row, res.recursive_new),
+                              ("old", res.old_row, res.recursive_old)):
+        if calls:
+            which = np.isin(rows, np.fromiter(calls, np.int64, len(calls)))
+            rec |= which & (pn if side == "new" else ~pn)
+    bits = [~po, ~pn, res.inlined_added > 0, res.inlined_removed > 0, rec,
+            (res.same_name_old > 1) | (res.same_name_new > 1)]
+    return sum(b.astype(np.int64) << k for k, b in enumerate(bits))
+
+
+def _strings(values: list, render) -> tuple[list[bytes], np.ndarray]:
+    """Distinct renderings of hashable values: (pieces, code per value)."""
+    seen: dict = {}
+    codes = np.fromiter((seen.setdefault(v, len(seen)) for v in values), np.int64, len(values))
+    return [render(v).encode("utf-8", "replace") for v in seen], codes
+
+
+def _text_fast(out: Output, res: DiffResult) -> bool:
+    """The table a block of rows per ``bytes %`` (the same lines as the per-row
+    code, which stays for names the text layout can't splice in)."""
+    names = text_last_column(res.name_of)
+    if names is None:
+        return False
+    n = len(res)
+    rows = np.arange(n, dtype=np.int64)
+    kinds = _kinds(res, rows)
+    po, pn = res.old_row >= 0, res.new_row >= 0
+    nums = {f"{side}_{f}": res.column(side, f) for side in ("old", "new")
+            for f in ("frame_size", "max_sp_delta", "size")}
+
+    def delta(d: np.ndarray):
+        return _strings(d.tolist(), lambda v: f"{v:+d}" if v else "0")
+
+    fd_pieces, fd_codes = delta(res.frame_delta)
+    cd_pieces, cd_codes = delta(res.size_delta)
+    fl = lambda v: "|".join(flag_names(v)) or "-"  # noqa: E731
+    args_pieces, args_codes = _strings(
+        list(zip(res.column("old", "args").tolist(), res.column("new", "args").tolist(),
+                 po.tolist(), pn.tolist())), lambda v: _pair(*v))
+    flag_pieces, flag_codes = _strings(
+        list(zip(res.column("old", "flags").tolist(), res.column("new", "flags").tolist(),
+                 po.tolist(), pn.tolist())), lambda v: _pair(*v, fl))
+    mark_codes = _mark_codes(res)
+    mark_pieces = ["".join(m for k, m in enumerate(_MARK_BITS) if c >> k & 1) or "."
+                   for c in range(1 << len(_MARK_BITS))]
+
+    def width(values: np.ndarray, present: np.ndarray, header: str) -> int:
+        w = int_width(values[present]) if present.any() else 0
+        return max(w, len(header), 1 if not present.all() else 0)
+
+    heads = dict(zip(["old_frame_size", "new_frame_size", "frame_delta", "old_max_sp_delta",
+                      "new_max_sp_delta", "old_size", "new_size", "code_delta", "args",
+                      "flags", "mark"], TEXT_HEADERS))
+    w = {}
+    for key, vals in nums.items():
+        w[key] = width(vals, po if key.startswith("old") else pn, heads[key])
+    for key, pieces, codes in (("frame_delta", fd_pieces, fd_codes),
+                               ("code_delta", cd_pieces, cd_codes),
+                               ("args", args_pieces, args_codes),
+                               ("flags", flag_pieces, flag_codes)):
+        used = np.unique(codes)
+        w[key] = max([len(heads[key])] + [len(pieces[c]) for c in used.tolist()])
+    used_marks = np.unique(mark_codes).tolist()
+    w["mark"] = max([len(heads["mark"])] + [len(mark_pieces[c]) for c in used_marks])
+    order = ["old_frame_size", "new_frame_size", "frame_delta", "old_max_sp_delta",
+             "new_max_sp_delta", "old_size", "new_size", "code_delta", "args", "flags", "mark"]
+    out.write(table_line(TEXT_HEADERS, [w[k] for k in order] + [0], _RIGHT))
+
+    def row_format(kind: int) -> tuple[bytes, list[str]]:
+        parts, fields = [], []
+        for key in order:
+            absent = (key.startswith("old_") and kind == 2) or (key.startswith("new_") and kind == 1)
+            if key in nums:
+                parts.append(b"-".rjust(w[key]) if absent else b"%%%dd" % w[key])
+            elif key in ("frame_delta", "code_delta"):
+                parts.append(b"%%%ds" % w[key])
+            else:
+                parts.append(b"%%-%ds" % w[key])
+            if not (absent and key in nums):
+                fields.append(key)
+        return b"  ".join(parts) + b"  %s\n%s", fields + ["name", "notes"]
+
+    formats, fields = zip(*(row_format(k) for k in range(3)))
+    table = _Ragged(list(formats), list(fields))
+    notes = _notes(res)
+    pad = b" " * 6
+    note_text = {r: b"".join(pad + x.encode("utf-8", "replace") + b"\n" for x in lines)
+                 for r, lines in notes.items()}
+    mark_bytes = [m.ljust(w["mark"]).encode() for m in mark_pieces]
+    for a in range(0, n, BLOCK_ROWS):
+        z = min(n, a + BLOCK_ROWS)
+        sl = slice(a, z)
+        values = {k: _objects(v[sl]) for k, v in nums.items()}
+        values["frame_delta"] = _objects(pick(fd_pieces, fd_codes[sl]))
+        values["code_delta"] = _objects(pick(cd_pieces, cd_codes[sl]))
+        values["args"] = _objects(pick(args_pieces, args_codes[sl]))
+        values["flags"] = _objects(pick(flag_pieces, flag_codes[sl]))
+        values["mark"] = _objects(pick(mark_bytes, mark_codes[sl]))
+        values["name"] = _objects(names[a:z])
+        blk_notes = np.empty(z - a, object)
+        blk_notes[:] = b""
+        for r in (r for r in note_text if a <= r < z):
+            blk_notes[r - a] = note_text[r]
+        values["notes"] = blk_notes
+        out.write_buffer(table.format(kinds[sl], values))
+    return True
 
 
 def _text_cells(res: DiffResult) -> list[list[str]]:
