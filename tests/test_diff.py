@@ -436,10 +436,12 @@ def _version_key(v: str) -> tuple:
 
 
 def _real_pairs() -> list:
-    """Consecutive releases of one program for one platform."""
+    """Consecutive releases of one program for one platform (Go executables
+    debug/gosym reads; the set holds core files and libraries too)."""
     groups: dict[tuple, list] = {}
     for b in REALBINS:
-        groups.setdefault((b.path.name, b.goos, b.goarch), []).append(b)
+        if b.gosymref_json_path is not None:
+            groups.setdefault((b.path.name, b.goos, b.goarch), []).append(b)
     out = []
     for (name, goos, goarch), bins in sorted(groups.items()):
         bins.sort(key=lambda b: _version_key(b.version))
