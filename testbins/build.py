@@ -92,6 +92,9 @@ PROGRAM_LIST = [
             variants=("default", "noinline", "pgo"), run="dir",
             listing_variants=("default", "noinline", "pgo"), inlining=True,
             pgo_args=("-cpuprofile",)),
+    Program("stackmem", versions=("1.19", "1.22", "1.24", "1.27"),
+            targets=("linux/amd64", "linux/arm64"), variants=("default", "pie", "stripped"),
+            run="dir", listing=False),
 ]
 PROGRAM_SPECS = {p.name: p for p in PROGRAM_LIST}
 PROGRAMS = [p.name for p in PROGRAM_LIST]
@@ -361,7 +364,7 @@ def _build_one(cell: Cell, prog: str, flags: list[str], cgo: bool, notes: list[s
         elif cell.goarch == "amd64" and os.uname().machine != "x86_64":
             raise BuildError("cannot run amd64 binaries on this host")
         if spec.run == "dir":
-            run_dir(cell, prog, argv, argv[:len(QEMU)] if argv[:len(QEMU)] == QEMU else [])
+            run_dir(cell, prog, argv)
         else:
             run_json(cell, prog, argv, binpath)
 
@@ -389,13 +392,8 @@ class BuildError(Exception):
     pass
 
 
-def run_env(wrapper: list[str] | None = None) -> dict[str, str]:
-    env = {"PATH": os.environ.get("PATH", ""), "GOTRACEBACK": "all"}
-    if wrapper:
-        # How a program that re-executes itself starts its child (an emulated
-        # binary can't be exec'd directly without binfmt_misc).
-        env["GOSYM_EXEC_WRAPPER"] = " ".join(wrapper)
-    return env
+def run_env() -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", ""), "GOTRACEBACK": "all"}
 
 
 def run_json(cell: Cell, prog: str, argv: list[str], binpath: Path) -> None:
@@ -418,19 +416,20 @@ def run_json(cell: Cell, prog: str, argv: list[str], binpath: Path) -> None:
     atomic_write(cell.dir / (prog + ".run.json"), p.stdout)
 
 
-def run_dir(cell: Cell, prog: str, argv: list[str], wrapper: list[str]) -> None:
+def run_dir(cell: Cell, prog: str, argv: list[str]) -> None:
     """Run ``prog OUTDIR``; what it writes there is kept as <prog>.out/ (renamed
     into place only when the program succeeded, so a cell is never half done).
-    Its stdout and stderr are kept there too, as stdout.txt and stderr.txt.
-    ``wrapper`` (the emulator command, if any) is passed on as
-    GOSYM_EXEC_WRAPPER for programs that start themselves again."""
+    Its stdout and stderr are kept there too, as stdout.txt and stderr.txt."""
     final = cell.dir / (prog + ".out")
     tmp = cell.dir / (prog + ".out.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    # The program may re-execute itself: GOSYM_TESTBIN_EXEC is the command
+    # prefix that runs it (qemu-user for another architecture), as JSON.
+    env = dict(run_env(), GOSYM_TESTBIN_EXEC=json.dumps(argv[:-1]))
     try:
         p = subprocess.run(argv + [str(tmp)], capture_output=True, timeout=RUN_TIMEOUT,
-                           env=run_env(wrapper))
+                           env=env)
     except FileNotFoundError as e:
         raise BuildError(f"cannot run {argv[0]}: {e}; run `make deps`")
     (tmp / "stdout.txt").write_bytes(p.stdout)
