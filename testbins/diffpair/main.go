@@ -30,7 +30,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -201,12 +200,16 @@ func main() {
 
 // childTraceback runs this program again with GOTRACEBACK=system; the child
 // parks the same goroutines and panics. Its stderr is the traceback.
-// GOSYM_EXEC_WRAPPER (e.g. "qemu-aarch64-static -L /usr/aarch64-linux-gnu")
-// is how the child is started when this program itself runs under an emulator.
+// GOSYM_TESTBIN_EXEC, a JSON list, is the command prefix that runs this
+// binary (e.g. qemu-user for another architecture).
 func childTraceback() []byte {
+	var prefix []string
+	if p := os.Getenv("GOSYM_TESTBIN_EXEC"); p != "" {
+		check(json.Unmarshal([]byte(p), &prefix))
+	}
 	exe, err := os.Executable()
 	check(err)
-	argv := append(strings.Fields(os.Getenv("GOSYM_EXEC_WRAPPER")), exe)
+	argv := append(prefix, exe)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "DIFFPAIR_CHILD=1", "GOTRACEBACK=system")
 	out, err := cmd.CombinedOutput()
