@@ -479,3 +479,83 @@ def test_real_pair(old, new):
         for f in rows[:500]:
             if f["old"] is not None:
                 assert f["old"]["size"] == size_old[f["old"]["entry"]]
+
+
+# --- --profile: the stacks of OLD's goroutines re-costed with NEW's frames ---------------------
+
+PROFILE_FORMS = ["traceback.txt", "goroutine.debug2.txt", "goroutine.debug1.txt",
+                 "goroutine.debug0.pb.gz"]
+
+
+def _reserve(arch: str) -> int:
+    """runtime/proc.go newproc1: totalSize = alignUp(4*PtrSize + MinFrameSize, StackAlign)
+    is left free above a goroutine's root frame, below stack.hi (MinFrameSize 0 on
+    amd64, 8 on arm64: internal/goarch; StackAlign PtrSize on amd64, 16 on arm64)."""
+    min_frame, align = (0, 8) if arch == "amd64" else (8, 16)
+    return (4 * 8 + min_frame + align - 1) // align * align
+
+
+def _measured(tb) -> list[int]:
+    """stack.hi - SP of the innermost frame of every parked worker goroutine, from the
+    runtime's own fp=/sp= in the GOTRACEBACK=system crash of the same goroutines:
+    hi is runtime.goexit's sp plus the reserve above it."""
+    text = (tb.out_dir / "traceback.txt").read_text()
+    out = []
+    for block in text.split("\n\n"):
+        if "\nmain.worker(" not in block:
+            continue
+        sps = [int(x, 16) for x in re.findall(r" sp=(0x[0-9a-f]+)", block)]
+        goexit = re.search(r"\nruntime\.goexit\(.*\)\n.* sp=(0x[0-9a-f]+)", block)
+        assert goexit and sps, block
+        out.append(int(goexit.group(1), 16) + _reserve(tb.goarch) - sps[0])
+    assert len(out) == 5, "diffpair parks five workers"
+    return out
+
+
+def _workers(stacks: list[dict], key: str) -> int:
+    return sum(s[key] * s["goroutines"] for s in stacks
+               if any(f["function"] == "main.worker" for f in s["frames"]))
+
+
+PROFILE_PAIRS = [p for p in PAIRS if p.values[0].out_dir and p.values[1].out_dir]
+
+
+@pytest.mark.parametrize("form", PROFILE_FORMS)
+@pytest.mark.parametrize("old,new", need(PROFILE_PAIRS, "diffpair runs"))
+def test_profile_estimate_equals_the_stacks_new_measures(old, new, form):
+    """OLD's goroutine profile (each form), re-costed with NEW's frames, gives the
+    stack bytes the runtime measured when NEW parked the same goroutines."""
+    doc = cli_json(str(old.path), str(new.path), "--profile", str(old.out_dir / form))
+    p = doc["profile"]
+    assert set(p) == {"old_bytes", "new_bytes", "stacks"}
+    stacks = p["stacks"]
+    assert p["old_bytes"] == sum(s["old_bytes"] * s["goroutines"] for s in stacks)
+    assert p["new_bytes"] == sum(s["new_bytes"] * s["goroutines"] for s in stacks)
+    for s in stacks:
+        assert s["old_bytes"] == sum(f["old_bytes"] for f in s["frames"])
+        assert s["new_bytes"] == sum(f["new_bytes"] for f in s["frames"])
+        for f in s["frames"]:
+            assert f["match"] in ("line", "call", "max", "inlined", "missing", "carried")
+            if f["match"] == "inlined":
+                assert f["new_bytes"] == 0
+    assert _workers(stacks, "old_bytes") == sum(_measured(old))
+    assert _workers(stacks, "new_bytes") == sum(_measured(new))
+    growth = [(s["new_bytes"] - s["old_bytes"]) * s["goroutines"] for s in stacks]
+    assert growth == sorted(growth, reverse=True)
+
+
+def test_profile_text_and_errors(tmp_path):
+    if not PROFILE_PAIRS:
+        pytest.skip("no diffpair runs; run `make testbins`")
+    old, new = PROFILE_PAIRS[0].values
+    a, b = str(old.path), str(new.path)
+    text = run_cli("diff", "--match", MAIN, "--profile", str(old.out_dir / "goroutine.debug1.txt"),
+                   a, b)
+    assert "goroutine profile (debug=1, " in text
+    junk = tmp_path / "junk.txt"
+    junk.write_text("not a profile\n")
+    res = CliRunner().invoke(main, ["diff", "--profile", str(junk), a, b])
+    assert res.exit_code == 1 and res.stderr.startswith("gosym: error: ")
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.output
+    res = CliRunner().invoke(main, ["diff", "--profile", str(tmp_path / "missing"), a, b])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1

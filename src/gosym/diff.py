@@ -646,6 +646,21 @@ class DiffResult:
             yield self.row(r)
 
 
+def diff_profile(profile_data: bytes, old: GoBinary, new: GoBinary):
+    """A goroutine profile of a process running OLD (any form gosym stackmem
+    reads), accounted with OLD's frames (gosym.stackmem) and re-costed with
+    NEW's (gosym.recost): a recost.ProfileDiff."""
+    from . import goroutine_profile, stackmem
+    from .recost import InFrame, recost_profile
+
+    check_comparable(old, new)
+    profile = goroutine_profile.parse(profile_data)
+    acc = stackmem.analyze(profile, old, stackmem.StackMemConfig())
+    stacks = [(s.goroutines, [InFrame(f.function, f.file, f.line, f.inlined, f.bytes, f.kind)
+                              for f in s.frames]) for s in acc.stacks]
+    return recost_profile(stacks, new, acc.form, acc.warnings)
+
+
 def check_comparable(old: GoBinary, new: GoBinary) -> None:
     if old.arch != new.arch:
         raise DiffError(f"OLD is {old.arch} and NEW is {new.arch}: gosym diff compares two "

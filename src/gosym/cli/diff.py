@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 import numpy as np
 
-from ..diff import DiffConfig, DiffResult, diff
+from ..diff import DiffConfig, DiffResult, diff, diff_profile
+from ..errors import GosymError
 from ..pclntab import flag_names
 from ..render import (BLOCK_ROWS, Output, int_width, json_bytes_str, pick, table_line,
                       text_last_column, write_csv)
@@ -34,6 +37,15 @@ Under a frame that grew: the newly inlined callees with their own frame
 size in OLD, and the call to itself.
 
 \b
+--profile GOROUTINE_PROFILE (of a process running OLD, any form `gosym
+stackmem` reads): every stack accounted with OLD's frames and re-costed
+with NEW's. NEW's inline trees decide which frames share a physical frame;
+each costs the pcsp value at its call in NEW (+8 on amd64). Frames are
+matched by name and, where the file is the same in both builds, by the
+call site's line; else by name only, at the function's largest frame
+(match "max"); functions NEW lacks keep OLD's bytes ("missing").
+
+\b
 OLD and NEW may differ in Go version, build mode, stripping and table layout,
 but must be built for the same architecture.
 """
@@ -51,17 +63,26 @@ but must be built for the same architecture.
 @click.option("--min-delta", type=click.IntRange(min=0), default=0, metavar="N",
               help="Only changes of at least N bytes (frame size; code size with --sort code).")
 @click.option("--top", type=click.IntRange(min=1), metavar="N", help="Only the first N.")
+@click.option("--profile", "profile_path", metavar="GOROUTINE_PROFILE",
+              help="A goroutine profile of a process running OLD (any form `gosym stackmem` "
+                   "reads; - for stdin): its stacks re-costed with NEW's frames.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
-@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row (functions only).")
 @handle_errors
 def diff_cmd(old_path: str, new_path: str, arch: str | None, pattern: str | None,
-             sort_key: str, min_delta: int, top: int | None, as_json: bool,
-             as_csv: bool) -> None:
+             sort_key: str, min_delta: int, top: int | None, profile_path: str | None,
+             as_json: bool, as_csv: bool) -> None:
     if as_json and as_csv:
         fail(None, "--json and --csv are mutually exclusive", EXIT_USAGE)
     old = open_binary(old_path, arch)
     new = open_binary(new_path, arch)
     res = diff(old, new, DiffConfig(match=pattern, sort=sort_key, min_delta=min_delta, top=top))
+    if profile_path is not None:
+        data = _read_profile(profile_path)
+        try:
+            res.profile = diff_profile(data, old, new)
+        except GosymError as e:
+            fail(None if profile_path == "-" else profile_path, str(e), e.exit_code)
     out = Output()
     if as_json:
         render_json(out, res)
@@ -69,7 +90,20 @@ def diff_cmd(old_path: str, new_path: str, arch: str | None, pattern: str | None
         render_csv(out, res)
     else:
         render_text(out, res)
+        if res.profile is not None:
+            render_profile_text(out, res.profile)
     out.flush()
+
+
+def _read_profile(path: str) -> bytes:
+    if path == "-":
+        return click.get_binary_stream("stdin").read()
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        fail(path, f"cannot read the profile: {e.strerror or e}", EXIT_USAGE)
+    raise AssertionError("unreachable")
 
 
 # --- JSON ---------------------------------------------------------------------------------
@@ -184,7 +218,20 @@ def render_json(out: Output, res: DiffResult) -> None:
               b'"frame_size_total_old": %d, "frame_size_total_new": %d}'
               % (s.only_old, s.only_new, s.grown, s.shrunk, s.frame_size_total_old,
                  s.frame_size_total_new))
+    if res.profile is not None:
+        out.write(b', "profile": ' + _profile_json(res.profile))
     out.write(b"}\n")
+
+
+def _profile_json(p) -> bytes:
+    stacks = [{"goroutines": s.goroutines, "old_bytes": s.old_bytes, "new_bytes": s.new_bytes,
+               "truncated": s.truncated,
+               "frames": [{"function": f.function, "file": f.file, "line": f.line,
+                           "inlined": f.inlined, "old_bytes": f.old_bytes,
+                           "new_bytes": f.new_bytes, "match": f.match} for f in s.frames]}
+              for s in p.stacks]
+    return json.dumps({"old_bytes": p.old_bytes, "new_bytes": p.new_bytes, "stacks": stacks},
+                      ensure_ascii=False).encode()
 
 
 # --- CSV ------------------------------------------------------------------------------------
@@ -277,6 +324,50 @@ def render_text(out: Output, res: DiffResult) -> None:
         out.write(line([col[r] for col in cells]))
         for note in notes.get(r, ()):
             out.write(f"{pad}{note}\n".encode("utf-8", "replace"))
+
+
+PROFILE_TOP = 5  # stacks the text shows
+
+
+def render_profile_text(out: Output, p) -> None:
+    from ..recost import MAX, MISSING
+
+    change = p.new_bytes - p.old_bytes
+    ratio = f", x{p.new_bytes / p.old_bytes:.2f}" if p.old_bytes else ""
+    out.write(f"\ngoroutine profile ({p.form}, {p.goroutines} goroutines, {len(p.stacks)} "
+              f"stacks): {p.old_bytes} stack bytes in use under OLD -> {p.new_bytes} under NEW "
+              f"({change:+d}{ratio})\n".encode())
+    for how, label in ((MAX, "frames matched by name only (the function's largest frame in "
+                              "NEW)"),
+                       (MISSING, "frames of functions NEW does not have (OLD's bytes kept)")):
+        names = sorted({f.function for s in p.stacks for f in s.frames if f.match == how})
+        if names:
+            out.write(f"{label}: {', '.join(names)}\n".encode("utf-8", "replace"))
+    for w in p.warnings:
+        out.write(f"note: {w}\n".encode("utf-8", "replace"))
+    grown = [s for s in p.stacks if s.growth > 0][:PROFILE_TOP]
+    if not grown:
+        out.write(b"no stack grew\n")
+        return
+    out.write(f"stacks that grew most (of {len(p.stacks)}):\n".encode())
+    for s in grown:
+        n = s.goroutines
+        out.write(f"\n  {n} goroutine{'s' if n != 1 else ''}: {s.old_bytes} -> {s.new_bytes} "
+                  f"bytes each ({s.new_bytes - s.old_bytes:+d})"
+                  f"{', truncated' if s.truncated else ''}\n".encode())
+        out.write(b"       old      new  match    function\n")
+        frames = list(s.frames)
+        k = 0
+        while k < len(frames):
+            f = frames[k]
+            j = k
+            while j + 1 < len(frames) and frames[j + 1] == f:
+                j += 1
+            times = f" (x{j - k + 1})" if j > k else ""
+            where = "" if f.line is None else f" :{f.line}"
+            out.write(f"  {f.old_bytes:8d} {f.new_bytes:8d}  {f.match:<8} {f.function}{where}"
+                      f"{times}\n".encode("utf-8", "replace"))
+            k = j + 1
 
 
 _MARK_BITS = ("N", "O", "+", "-", "R", "~")
