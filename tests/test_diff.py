@@ -559,3 +559,38 @@ def test_profile_text_and_errors(tmp_path):
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.output
     res = CliRunner().invoke(main, ["diff", "--profile", str(tmp_path / "missing"), a, b])
     assert res.exit_code == 2 and res.stderr.count("\n") == 1
+
+
+def test_parallel_facts_give_the_same_result(monkeypatch):
+    """NEW's tables read by a forked child: the same output, and a NEW that
+    can't be decoded is still one error line."""
+    import gosym.diff as gdiff
+
+    old, new = _pick_pair()
+    a, b = str(old.path), str(new.path)
+    want = run_cli("diff", "--json", a, b)
+    monkeypatch.setattr(gdiff, "PARALLEL_MIN_FUNCS", 0)
+    assert run_cli("diff", "--json", a, b) == want
+    # Errors in the child come back as the command's one error line.
+    from gosym.errors import FormatError
+    real = gdiff.build_facts
+
+    def failing(binary, match=None):
+        if binary.path == b:
+            raise FormatError("damaged table")
+        return real(binary, match)
+
+    monkeypatch.setattr(gdiff, "build_facts", failing)
+    res = CliRunner().invoke(main, ["diff", a, b])
+    assert res.exit_code == 1, res.output
+    assert res.stderr == f"gosym: error: {b}: damaged table\n"
+
+    def crashing(binary, match=None):
+        if binary.path == b:
+            raise ValueError("unexpected")
+        return real(binary, match)
+
+    monkeypatch.setattr(gdiff, "build_facts", crashing)
+    res = CliRunner().invoke(main, ["diff", a, b])
+    assert res.exit_code == 1 and res.stderr.startswith("gosym: error: ")
+    assert "unexpected" in res.stderr and res.stderr.count("\n") == 1

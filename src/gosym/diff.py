@@ -24,7 +24,10 @@ The result is columnar (numpy arrays, one row per listed function) so that two
 
 from __future__ import annotations
 
+import os
+import pickle
 import re
+import signal
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import repeat
@@ -61,6 +64,10 @@ class DiffConfig:
     sort: str = "frame"  # "frame" (frame-size delta), "code" (code-size delta), "name"
     min_delta: int = 0
     top: int | None = None
+    # Read NEW's tables in a forked child process while this one reads OLD's
+    # (POSIX; big binaries only). The command line does; a library caller
+    # with threads of its own should not fork.
+    parallel: bool = False
 
 
 # --- one build's facts ----------------------------------------------------------------
@@ -109,11 +116,15 @@ def printed_name(raw: bytes) -> bytes:
     return raw[:i] + b"[...]" + raw[j + 1:]
 
 
+def _printed_names(raw: list[bytes]) -> list[bytes]:
+    """printed_name of every name (only names with a '[' change)."""
+    return [n if b"[" not in n else printed_name(n) for n in raw]
+
+
 def build_facts(b: GoBinary, match: str | None = None) -> BuildFacts:
     """The facts of every function of b whose printed name matches ``match``."""
     t = b.table
-    raw = t.names()
-    names = [n if b"[" not in n else printed_name(n) for n in raw]
+    names = _printed_names(t.names())
     if match is not None:
         try:
             rx = re.compile(match.encode())
@@ -384,45 +395,46 @@ def _code(b: GoBinary, lo: int, hi: int) -> np.ndarray | None:
 
 
 def _call_candidates(b: GoBinary, entries: np.ndarray, ends: np.ndarray) -> dict[int, list[int]]:
-    """Position in entries -> PCs of call encodings aimed at that entry."""
-    order = np.argsort(entries, kind="stable")
-    se, sz = entries[order], ends[order]
-    max_size = int((ends - entries).max())
-    # One read over all the code when it lies in one section, else per function.
-    spans = [(0, len(se))]
-    code = _code(b, int(se[0]), int(sz.max()))
-    if code is None:
-        spans = [(k, k + 1) for k in range(len(se))]
+    """Position in entries -> PCs of call encodings aimed at that entry.
+
+    The functions' code is joined into one buffer (only their pages are
+    read) and scanned at once; a call to a function's own entry goes
+    backwards by exactly its offset in the function."""
     out: dict[int, list[int]] = {}
-    for a, z in spans:
-        lo = int(se[a])
-        buf = code if code is not None else _code(b, lo, int(sz[a]))
-        if buf is None or not len(buf):
-            continue
-        if b.arch == "amd64":
-            pos = np.flatnonzero(buf[:max(len(buf) - 4, 0)] == 0xE8)
-            rel = np.ndarray((len(buf) - 4,), "<i4", buf, 1, (1,))[pos]  # unaligned view
-            # A call to its own entry goes backwards by less than the function's size.
-            near = (rel < 0) & (rel > -(max_size + 5))
-            pos, rel = pos[near], rel[near].astype(np.int64)
-            pcs = lo + pos
-            targets = pcs + 5 + rel
-        else:
-            # arm64: instructions are 4-byte aligned; BL is 0b100101 << 26 | imm26.
-            start = (-lo) % 4
-            words = buf[start:start + (len(buf) - start) // 4 * 4].view("<u4").astype(np.int64)
-            pos = np.flatnonzero((words & 0xFC000000) == 0x94000000)
-            imm = words[pos] & 0x03FFFFFF
-            imm = np.where(imm >= 1 << 25, imm - (1 << 26), imm)
-            near = (imm < 0) & (imm * 4 > -max_size)
-            pos, imm = pos[near], imm[near]
-            pcs = lo + start + 4 * pos
-            targets = pcs + 4 * imm
-        k = np.searchsorted(se[a:z], pcs, side="right") - 1 + a
-        ok = (k >= a) & (pcs < sz[np.maximum(k, a)])
-        hit = ok & (targets == se[np.maximum(k, a)])
-        for kk, pc in zip(k[hit].tolist(), pcs[hit].tolist()):
-            out.setdefault(int(order[kk]), []).append(pc)
+    lo, hi = int(entries.min()), int(ends.max())
+    try:
+        whole = b.container.read(lo, hi - lo)
+    except FormatError:  # the functions lie in several sections: one at a time
+        for k in range(len(entries)):
+            for pcs in _call_candidates(b, entries[k:k + 1], ends[k:k + 1]).values():
+                out[k] = pcs
+        return out
+    sizes = ends - entries
+    code = np.frombuffer(b"".join([whole[e - lo:z - lo] for e, z in
+                                   zip(entries.tolist(), ends.tolist())]), np.uint8)
+    first = np.cumsum(sizes) - sizes  # where each function starts in the buffer
+    total = len(code)
+    if b.arch == "amd64":
+        pos = np.flatnonzero(code[:max(total - 4, 0)] == 0xE8)
+        rel = np.ndarray((max(total - 4, 0),), "<i4", code, 0, (1,))[pos + 1].astype(np.int64) \
+            if len(pos) else np.zeros(0, np.int64)
+        length = 5
+    else:
+        # arm64: 4-byte instructions at 4-byte aligned offsets (entries and
+        # sizes are multiples of 4); BL is 0b100101 << 26 | imm26, in words.
+        if bool(((entries % 4) != 0).any() or ((sizes % 4) != 0).any()):
+            return out
+        words = code[:total // 4 * 4].view("<u4")
+        pos = 4 * np.flatnonzero((words & 0xFC000000) == 0x94000000)
+        imm = (words[pos // 4] & 0x03FFFFFF).astype(np.int64)
+        rel = np.where(imm >= 1 << 25, imm - (1 << 26), imm) * 4
+        length = 0
+    k = np.searchsorted(first, pos, side="right") - 1
+    off = pos - first[k]
+    # target = pc + length + rel must be the entry: rel = -(offset + length)
+    hit = (off + max(length, 4) <= sizes[k]) & (rel == -(off + length))
+    for kk, at in zip(k[hit].tolist(), off[hit].tolist()):
+        out.setdefault(kk, []).append(int(entries[kk]) + at)
     return out
 
 
@@ -495,7 +507,8 @@ class FunctionDiff:
     ordinal: int
     newly_inlined: tuple[tuple[str, int | None], ...]  # (name, its frame_size in OLD)
     no_longer_inlined: tuple[str, ...]
-    recursive_old: bool | None  # None: not examined (side absent)
+    # Calls itself (None: not examined; only frames that grew are)
+    recursive_old: bool | None
     recursive_new: bool | None
     recursion_via: str | None  # NEW (else OLD): the inlined body holding the self-call
 
@@ -552,10 +565,17 @@ class DiffResult:
     def recursive_new(self) -> dict[int, SelfCall]:
         return self._self_calls(self.new, self.new_row, self.new_binary)
 
-    @staticmethod
-    def _self_calls(facts: BuildFacts, rows: np.ndarray, b: GoBinary) -> dict[int, SelfCall]:
-        pos = _sorted_unique(rows[rows >= 0])
+    def _self_calls(self, facts: BuildFacts, rows: np.ndarray, b: GoBinary
+                    ) -> dict[int, SelfCall]:
+        # Only the frames that grew: a recursive function multiplies its growth.
+        grew = rows[self.examined_for_recursion]
+        pos = _sorted_unique(grew)
         return {int(pos[k]): v for k, v in self_calls(b, facts.indices[pos]).items()}
+
+    @property
+    def examined_for_recursion(self) -> np.ndarray:
+        """Rows whose functions are checked for calls to themselves (frame grew)."""
+        return (self.old_row >= 0) & (self.new_row >= 0) & (self.frame_delta > 0)
 
     @cached_property
     def old_frame_by_name(self) -> dict[bytes, int]:
@@ -569,22 +589,31 @@ class DiffResult:
                 out[names[k]] = max(out[names[k]], sizes[k])
         return out
 
-    @property
+    @cached_property
     def name_of(self) -> list[bytes]:
+        """The printed name of each row's function."""
         return [self.old.names[o] if o >= 0 else self.new.names[n]
                 for o, n in zip(self.old_row.tolist(), self.new_row.tolist())]
 
     def column(self, side: str, field: str) -> np.ndarray:
         """A per-row column of one build (0 where the function is absent)."""
-        facts, rows = (self.old, self.old_row) if side == "old" else (self.new, self.new_row)
-        values = getattr(facts, field)
-        return np.where(rows >= 0, values[np.maximum(rows, 0)], 0)
+        key = (side, field)
+        got = self._columns.get(key)
+        if got is None:
+            facts, rows = (self.old, self.old_row) if side == "old" else (self.new, self.new_row)
+            values = getattr(facts, field)
+            got = self._columns[key] = np.where(rows >= 0, values[np.maximum(rows, 0)], 0)
+        return got
 
-    @property
+    @cached_property
+    def _columns(self) -> dict:
+        return {}
+
+    @cached_property
     def frame_delta(self) -> np.ndarray:
         return self.column("new", "frame_size") - self.column("old", "frame_size")
 
-    @property
+    @cached_property
     def size_delta(self) -> np.ndarray:
         return self.column("new", "size") - self.column("old", "size")
 
@@ -609,8 +638,9 @@ class DiffResult:
 
         old, new = side(self.old, o), side(self.new, n)
         added, removed = self.inline_change(r)
-        rec_new = self.recursive_new.get(n) if n >= 0 else None
-        rec_old = self.recursive_old.get(o) if o >= 0 else None
+        examined = bool(self.examined_for_recursion[r])
+        rec_new = self.recursive_new.get(n) if examined else None
+        rec_old = self.recursive_old.get(o) if examined else None
         via = (rec_new or rec_old).via if (rec_new or rec_old) else None
         name = (self.old.names[o] if o >= 0 else self.new.names[n]).decode("utf-8", "replace")
         return FunctionDiff(
@@ -622,8 +652,8 @@ class DiffResult:
             newly_inlined=tuple((a.decode("utf-8", "replace"), self.old_frame_by_name.get(a))
                                 for a in added),
             no_longer_inlined=tuple(x.decode("utf-8", "replace") for x in removed),
-            recursive_old=None if o < 0 else rec_old is not None,
-            recursive_new=None if n < 0 else rec_new is not None,
+            recursive_old=None if not examined else rec_old is not None,
+            recursive_new=None if not examined else rec_new is not None,
             recursion_via=None if via is None else via.decode("utf-8", "replace"))
 
     @property
@@ -672,8 +702,7 @@ def diff(old: GoBinary, new: GoBinary, config: DiffConfig = DiffConfig()) -> Dif
     check_comparable(old, new)
     if config.sort not in SORT_KEYS:
         raise DiffError(f"unknown sort key {config.sort!r} (one of {', '.join(SORT_KEYS)})")
-    fo = _facts_of(old, config.match)
-    fn = _facts_of(new, config.match)
+    fo, fn = _both_facts(old, new, config.match, config.parallel)
     pairs = _match(fo.names, fn.names)
     old_row, new_row, cnt_old, cnt_new, ordinal = pairs
     both = (old_row >= 0) & (new_row >= 0)
@@ -714,6 +743,50 @@ def diff(old: GoBinary, new: GoBinary, config: DiffConfig = DiffConfig()) -> Dif
                       cnt_new[rows], ordinal[rows], added[rows], removed[rows], old, new)
 
 
+PARALLEL_MIN_FUNCS = 100_000  # below this, forking costs more than it saves
+
+
+def _both_facts(old: GoBinary, new: GoBinary, match: str | None,
+                parallel: bool) -> tuple[BuildFacts, BuildFacts]:
+    """OLD's and NEW's facts; with ``parallel``, NEW's are read by a forked
+    child (which inherits the open binaries) while this process reads OLD's,
+    and come back pickled through a pipe."""
+    if not parallel or not hasattr(os, "fork") or len(old) + len(new) < PARALLEL_MIN_FUNCS:
+        return _facts_of(old, match), _facts_of(new, match)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: NEW's facts, or the error they raise
+        os.close(r)
+        try:
+            try:
+                payload: tuple = ("ok", _facts_of(new, match))
+            except GosymError as e:
+                payload = ("error", type(e).__name__, str(e), e.exit_code)
+            except BaseException as e:  # noqa: BLE001 - reported by the parent
+                payload = ("crash", f"{type(e).__name__}: {e}")
+            with os.fdopen(w, "wb") as f:
+                pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        fo = _facts_of(old, match)
+        with os.fdopen(r, "rb") as f:
+            payload = pickle.load(f)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    os.waitpid(pid, 0)
+    if payload[0] == "ok":
+        return fo, payload[1]
+    if payload[0] == "error":
+        err = GosymError(payload[2])
+        err.exit_code = payload[3]
+        raise err
+    raise FormatError(f"{new.path}: cannot decode ({payload[1]})")
+
+
 def _facts_of(b: GoBinary, match: str | None) -> BuildFacts:
     """build_facts with errors naming the file they come from."""
     try:
@@ -732,16 +805,15 @@ def _match(old_names: list[bytes], new_names: list[bytes]):
     # Names of one function each are matched by dict lookups that run in C;
     # only names several functions share (few) are paired in Python.
     n_old, n_new = len(old_names), len(new_names)
-    last_old = dict(zip(old_names, range(n_old)))
     last_new = dict(zip(new_names, range(n_new)))
-    shared = _repeated(old_names, last_old) | _repeated(new_names, last_new)
+    shared = _repeated(old_names) | _repeated(new_names, last_new)
     new_row = np.fromiter(map(last_new.get, old_names, repeat(-1, n_old)), np.int64, n_old)
     cnt_old = np.ones(n_old, np.int64)
     cnt_new = (new_row >= 0).astype(np.int64)
     ordinal = np.zeros(n_old, np.int64)
+    where_old: dict[bytes, list[int]] = {nm: [] for nm in shared}
+    where_new: dict[bytes, list[int]] = {nm: [] for nm in shared}
     if shared:
-        where_old: dict[bytes, list[int]] = {nm: [] for nm in shared}
-        where_new: dict[bytes, list[int]] = {nm: [] for nm in shared}
         for i in _positions(old_names, shared):
             where_old[old_names[i]].append(i)
         for j in _positions(new_names, shared):
@@ -754,9 +826,9 @@ def _match(old_names: list[bytes], new_names: list[bytes]):
     taken = np.zeros(n_new, bool)
     taken[new_row[new_row >= 0]] = True
     rest = np.flatnonzero(~taken)
-    r_names = [new_names[j] for j in rest.tolist()]
+    # A NEW function left over has a name OLD lacks, or one of a shared name.
     r_cnt_new = np.ones(len(rest), np.int64)
-    r_cnt_old = np.fromiter(map(last_old.__contains__, r_names), bool, len(rest)).astype(np.int64)
+    r_cnt_old = np.zeros(len(rest), np.int64)
     r_ordinal = np.zeros(len(rest), np.int64)
     if shared:
         for p, j in enumerate(rest.tolist()):
@@ -783,10 +855,20 @@ def _repeated(names: list[bytes], last: dict[bytes, int] | None = None) -> set[b
         return set()
     seen: set[bytes] = set()
     out: set[bytes] = set()
-    for i in np.flatnonzero(np.isin(h, twice)).tolist():
+    for i in np.flatnonzero(_member(h, twice)).tolist():
         nm = names[i]
         (out if nm in seen else seen).add(nm)
     return out
+
+
+def _member(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.isin(a, b) by one sort and a binary search (numpy's isin hashes,
+    several times slower here)."""
+    if not len(b):
+        return np.zeros(len(a), bool)
+    u = np.sort(b)
+    k = np.minimum(np.searchsorted(u, a), len(u) - 1)
+    return u[k] == a
 
 
 def _positions(names: list[bytes], wanted: set[bytes]) -> list[int]:
@@ -823,6 +905,6 @@ def _inline_changes(fo: BuildFacts, fn: BuildFacts, old_row: np.ndarray,
     row_a, key_a = keys(a, ma, old_row[rows])
     row_b, key_b = keys(b, mb, new_row[rows])
     n = len(old_row)
-    added = np.bincount(row_b[~np.isin(key_b, key_a)], minlength=n)
-    removed = np.bincount(row_a[~np.isin(key_a, key_b)], minlength=n)
+    added = np.bincount(row_b[~_member(key_b, key_a)], minlength=n)
+    removed = np.bincount(row_a[~_member(key_a, key_b)], minlength=n)
     return added, removed

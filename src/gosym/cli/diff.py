@@ -10,8 +10,8 @@ import numpy as np
 from ..diff import DiffConfig, DiffResult, diff, diff_profile
 from ..errors import GosymError
 from ..pclntab import flag_names
-from ..render import (BLOCK_ROWS, Output, int_width, json_bytes_str, pick, table_line,
-                      text_last_column, write_csv)
+from ..render import (BLOCK_ROWS, Output, int_width, json_inner, pick,
+                      table_line, text_last_column, write_csv)
 from . import EXIT_USAGE, arch_option, fail, handle_errors, main, open_binary
 
 DIFF_HELP = """Compare two builds of a program function by function.
@@ -31,7 +31,8 @@ name. The summary counts every function --match selects.
 \b
 Marks: O only in OLD (often: now inlined everywhere), N only in NEW,
 + functions newly inlined into it, - functions no longer inlined into it,
-R calls itself (its frame growth repeats at every level of the recursion),
+R calls itself, of the frames that grew (the growth repeats at every level
+of the recursion),
 ~ matched by entry order among functions of the same name.
 Under a frame that grew: the newly inlined callees with their own frame
 size in OLD, and the call to itself.
@@ -76,7 +77,8 @@ def diff_cmd(old_path: str, new_path: str, arch: str | None, pattern: str | None
         fail(None, "--json and --csv are mutually exclusive", EXIT_USAGE)
     old = open_binary(old_path, arch)
     new = open_binary(new_path, arch)
-    res = diff(old, new, DiffConfig(match=pattern, sort=sort_key, min_delta=min_delta, top=top))
+    res = diff(old, new, DiffConfig(match=pattern, sort=sort_key, min_delta=min_delta, top=top,
+                                    parallel=True))
     if profile_path is not None:
         data = _read_profile(profile_path)
         try:
@@ -144,7 +146,16 @@ def _objects(values) -> np.ndarray:
     return out
 
 
-def _inlined_lists(res: DiffResult, side: str, rows: np.ndarray) -> list[bytes]:
+def _name_pieces(res: DiffResult, side: str) -> list[bytes]:
+    """JSON of the names inlined somewhere in one build, each followed by ", "
+    and then each followed by a NUL (codes c and c + len(names))."""
+    names = (res.old if side == "old" else res.new).inlined.names
+    quoted = [b'"' + x + b'"' for x in json_inner(names)]
+    return [x + b", " for x in quoted] + [x + b"\0" for x in quoted]
+
+
+def _inlined_lists(res: DiffResult, side: str, rows: np.ndarray,
+                   pieces: list[bytes]) -> list[bytes]:
     """Per row, the JSON names inlined into its function in one build, joined by
     ", " (what goes between the brackets), built without a loop per row: every
     name is followed by ", " or, after a row's last, by a NUL, and the NULs
@@ -158,8 +169,7 @@ def _inlined_lists(res: DiffResult, side: str, rows: np.ndarray) -> list[bytes]:
     n = len(rows)
     if not total:
         return [b""] * n
-    names = [json_bytes_str(x) for x in inl.names]
-    pieces = [x + b", " for x in names] + [x + b"\0" for x in names]
+    names = inl.names
     ends = np.cumsum(cnt)
     within = np.arange(total, dtype=np.int64) - np.repeat(ends - cnt, cnt)
     codes = inl.codes[np.repeat(inl.ptr[p], cnt) + within]
@@ -180,9 +190,9 @@ _SIDE = (b'{"entry": %d, "size": %d, "frame_size": %d, "max_sp_delta": %d, "args
          b'"inlined": [%s]}')
 _SIDE_FIELDS = ["entry", "size", "frame_size", "max_sp_delta", "args", "inlined"]
 _JSON_ROWS = _Ragged(
-    [b',\n{"name": %s, "old": ' + _SIDE + b', "new": ' + _SIDE + b'}',
-     b',\n{"name": %s, "old": ' + _SIDE + b', "new": null}',
-     b',\n{"name": %s, "old": null, "new": ' + _SIDE + b'}'],
+    [b',\n{"name": "%s", "old": ' + _SIDE + b', "new": ' + _SIDE + b'}',
+     b',\n{"name": "%s", "old": ' + _SIDE + b', "new": null}',
+     b',\n{"name": "%s", "old": null, "new": ' + _SIDE + b'}'],
     [["name"] + ["old_" + f for f in _SIDE_FIELDS] + ["new_" + f for f in _SIDE_FIELDS],
      ["name"] + ["old_" + f for f in _SIDE_FIELDS],
      ["name"] + ["new_" + f for f in _SIDE_FIELDS]])
@@ -202,14 +212,15 @@ def _side_values(res: DiffResult, side: str, rows: np.ndarray, values: dict) -> 
 
 def render_json(out: Output, res: DiffResult) -> None:
     out.write(b'{"functions": [')
-    names = res.name_of
+    names = json_inner(res.name_of)
     n = len(res)
+    pieces = {side: _name_pieces(res, side) for side in ("old", "new")}
     for a in range(0, n, BLOCK_ROWS):
         rows = np.arange(a, min(n, a + BLOCK_ROWS), dtype=np.int64)
-        values = {"name": _objects([json_bytes_str(x) for x in names[a:a + len(rows)]])}
+        values = {"name": _objects(names[a:a + len(rows)])}
         for side in ("old", "new"):
             _side_values(res, side, rows, values)
-            values[f"{side}_inlined"] = _objects(_inlined_lists(res, side, rows))
+            values[f"{side}_inlined"] = _objects(_inlined_lists(res, side, rows, pieces[side]))
         block = _JSON_ROWS.format(_kinds(res, rows), values)
         out.write_buffer(memoryview(block)[1:] if a == 0 else block)
     s = res.summary
@@ -377,21 +388,32 @@ def _mark_codes(res: DiffResult) -> np.ndarray:
     """Per row, a bit per mark of _MARK_BITS."""
     po, pn = res.old_row >= 0, res.new_row >= 0
     rec = np.zeros(len(res), bool)
-    for side, rows, calls in (("new", res.new_row, res.recursive_new),
-                              ("old", res.old_row, res.recursive_old)):
-        if calls:
-            which = np.isin(rows, np.fromiter(calls, np.int64, len(calls)))
-            rec |= which & (pn if side == "new" else ~pn)
+    calls = res.recursive_new
+    if calls:
+        rec = res.examined_for_recursion & np.isin(res.new_row,
+                                                   np.fromiter(calls, np.int64, len(calls)))
     bits = [~po, ~pn, res.inlined_added > 0, res.inlined_removed > 0, rec,
             (res.same_name_old > 1) | (res.same_name_new > 1)]
     return sum(b.astype(np.int64) << k for k, b in enumerate(bits))
 
 
-def _strings(values: list, render) -> tuple[list[bytes], np.ndarray]:
-    """Distinct renderings of hashable values: (pieces, code per value)."""
-    seen: dict = {}
-    codes = np.fromiter((seen.setdefault(v, len(seen)) for v in values), np.int64, len(values))
-    return [render(v).encode("utf-8", "replace") for v in seen], codes
+def _strings(columns: list[np.ndarray], render) -> tuple[list[bytes], np.ndarray]:
+    """Distinct rows of integer columns, rendered once: (pieces, code per row).
+    render takes one row's values."""
+    n = len(columns[0])
+    if not n:
+        return [], np.zeros(0, np.int64)
+    order = np.lexsort(columns[::-1])
+    srt = [c[order] for c in columns]
+    new = np.zeros(n, bool)
+    new[0] = True
+    for c in srt:
+        new[1:] |= c[1:] != c[:-1]
+    codes = np.empty(n, np.int64)
+    codes[order] = np.cumsum(new) - 1
+    firsts = np.flatnonzero(new)
+    rows = zip(*(c[firsts].tolist() for c in srt))
+    return [render(*v).encode("utf-8", "replace") for v in rows], codes
 
 
 def _text_fast(out: Output, res: DiffResult) -> bool:
@@ -408,17 +430,17 @@ def _text_fast(out: Output, res: DiffResult) -> bool:
             for f in ("frame_size", "max_sp_delta", "size")}
 
     def delta(d: np.ndarray):
-        return _strings(d.tolist(), lambda v: f"{v:+d}" if v else "0")
+        return _strings([d], lambda v: f"{v:+d}" if v else "0")
 
     fd_pieces, fd_codes = delta(res.frame_delta)
     cd_pieces, cd_codes = delta(res.size_delta)
     fl = lambda v: "|".join(flag_names(v)) or "-"  # noqa: E731
     args_pieces, args_codes = _strings(
-        list(zip(res.column("old", "args").tolist(), res.column("new", "args").tolist(),
-                 po.tolist(), pn.tolist())), lambda v: _pair(*v))
+        [res.column("old", "args"), res.column("new", "args"), po, pn],
+        lambda a, z, p, q: _pair(a, z, p, q))
     flag_pieces, flag_codes = _strings(
-        list(zip(res.column("old", "flags").tolist(), res.column("new", "flags").tolist(),
-                 po.tolist(), pn.tolist())), lambda v: _pair(*v, fl))
+        [res.column("old", "flags"), res.column("new", "flags"), po, pn],
+        lambda a, z, p, q: _pair(a, z, p, q, fl))
     mark_codes = _mark_codes(res)
     mark_pieces = ["".join(m for k, m in enumerate(_MARK_BITS) if c >> k & 1) or "."
                    for c in range(1 << len(_MARK_BITS))]
@@ -510,8 +532,7 @@ def _text_cells(res: DiffResult) -> list[list[str]]:
         elif not pn[r]:
             m += "O"
         m += ("+" if res.inlined_added[r] else "") + ("-" if res.inlined_removed[r] else "")
-        if (int(res.new_row[r]) in res.recursive_new if pn[r] else
-                int(res.old_row[r]) in res.recursive_old):
+        if res.examined_for_recursion[r] and int(res.new_row[r]) in res.recursive_new:
             m += "R"
         if res.same_name_old[r] > 1 or res.same_name_new[r] > 1:
             m += "~"
@@ -528,7 +549,7 @@ def _notes(res: DiffResult) -> dict[int, list[str]]:
     grew = np.flatnonzero((res.old_row >= 0) & (res.new_row >= 0) & (res.frame_delta > 0))
     for r in grew.tolist():
         lines = []
-        added, _ = res.inline_change(r)
+        added = res.inline_change(r)[0] if res.inlined_added[r] else []
         if added:
             parts = []
             for a in added:
