@@ -251,7 +251,7 @@ _UNKNOWN_SP = -1 << 62
 class _Lookup:
     """Per looked-up PC (file address, looked up exactly): the physical function
     and frame size and the logical frames (innermost first). The shape of the
-    engine's PCBatch (b.lookup_pcs), built from today's resolver."""
+    engine's PCBatch (b.lookup_pcs), as lists."""
 
     found: np.ndarray
     func_index: np.ndarray
@@ -261,33 +261,23 @@ class _Lookup:
 
 
 def _lookup_pcs(b, pcs: np.ndarray) -> _Lookup:
-    """Adapter over the resolver behind gosym.symbolize (exact PCs)."""
-    from .symbolize import NONE, PcValueLookup
+    """Adapter over the engine's batch API, b.lookup_pcs (exact PCs)."""
+    from .pcbatch import MISSING
 
-    pcs = np.asarray(pcs, dtype=np.int64)
-    t = b.table
-    entries = t.entries.astype(np.int64)
-    n = len(pcs)
-    idx = np.searchsorted(entries, pcs, side="right") - 1
-    found = (idx >= 0) & (idx < len(t)) & (pcs < entries[-1]) if n else np.zeros(0, bool)
-    idx = np.where(found, idx, 0)
-    entry = entries[idx]
-    sp = np.full(n, NONE, np.int64)
-    sel = np.flatnonzero(found)
-    if len(sel):
-        pcsp = t.column("pcsp", idx[sel]).astype(np.int64)
-        spans = entries[idx[sel] + 1] - entries[idx[sel]]
-        sp[sel] = PcValueLookup(t).lookup(pcsp, spans, pcs[sel] - entry[sel])
-    ch = b._resolver.resolve(pcs.astype(np.uint64), True)
-    names = ch.column_names()
-    files = ch.column_files()
-    lines = ch.column_lines()
-    inl = ch.inlined.tolist()
-    ptr = ch.ptr.tolist()
+    batch = b.lookup_pcs(np.asarray(pcs, dtype=np.int64).astype(np.uint64), exact=True)
+    n = len(batch)
+    names = batch.frame_function.tolist()
+    files = batch.frame_file.tolist()
+    lines = [None if v == MISSING else v for v in batch.frame_line.tolist()]
+    inl = batch.frame_inlined.tolist()
+    ptr = batch.frame_ptr.tolist()
     frames = [list(zip(names[ptr[i]:ptr[i + 1]], files[ptr[i]:ptr[i + 1]],
                        lines[ptr[i]:ptr[i + 1]], inl[ptr[i]:ptr[i + 1]])) for i in range(n)]
-    return _Lookup(found & ch.valid, np.where(found, idx, -1), np.where(found, entry, 0),
-                   np.where(found & (sp != NONE), sp, _UNKNOWN_SP), frames)
+    found = batch.found
+    sp = batch.sp_delta
+    return _Lookup(found, np.where(found, batch.func_index, -1),
+                   np.where(found, batch.entry.astype(np.int64), 0),
+                   np.where(found & (sp != MISSING), sp, _UNKNOWN_SP), frames)
 
 
 class _Names:
@@ -541,9 +531,9 @@ class _Analyzer:
         """For return PCs: the lookup PCs of their logical frames (innermost
         first, the parents' entry + parentPc)."""
         uniq = sorted(set(pcs))
-        ch = self.b._resolver.resolve(np.array([p - 1 for p in uniq], dtype=np.uint64), True)
-        ptr = ch.ptr.tolist()
-        fpc = ch.pc.tolist()
+        ch = self.b.lookup_pcs(np.array([p - 1 for p in uniq], dtype=np.uint64), exact=True)
+        ptr = ch.frame_ptr.tolist()
+        fpc = ch.frame_pc.tolist()
         by = {p: fpc[ptr[k]:ptr[k + 1]] for k, p in enumerate(uniq)}
         return [by[p] for p in pcs]
 
@@ -687,7 +677,7 @@ class _Analyzer:
     def _func_ids(self):
         if self.func_ids is None:
             self.func_ids = self.t.column("func_id").astype(np.int64)
-            self.wrapper_id, _ = self.b._resolver.wrapper_ids()
+            self.wrapper_id = self.b.func_id_value("wrapper")
         return self.func_ids
 
     def is_wrapper(self, fi: int) -> bool:

@@ -11,8 +11,7 @@ import click
 from ..errors import FileAccessError, FormatError, GosymError
 from ..render import Output
 from . import (EXIT_FORMAT, EXIT_USAGE, arch_option, binary_argument, fail, handle_errors, main,
-               open_binary, warn)
-from .symbolize import _parse_int
+               open_binary, parse_int, warn)
 
 STACKMEM_HELP = """Goroutine stack memory, per stack and per frame, from a goroutine
 profile of a process running BINARY.
@@ -161,7 +160,7 @@ def stackmem_cmd(binary_path: str, profile_path: str, arch: str | None, as_json:
         sym, sep, addr = anchor.rpartition("=")
         if not sep or not sym:
             fail(None, f"--anchor wants SYM=ADDR, got {anchor!r}", EXIT_USAGE)
-        anchor_pair = (sym, _parse_int(addr, "--anchor"))
+        anchor_pair = (sym, parse_int(addr, "--anchor"))
     if sum(p == "-" for p in (pprof_path, folded_path, html_path)) + (profile_path == "-") > 1:
         fail(None, "only one of PROFILE, -o, --folded and --html can be '-'", EXIT_USAGE)
     metrics = _read_metrics(metrics_path) if metrics_path else None
@@ -174,7 +173,7 @@ def stackmem_cmd(binary_path: str, profile_path: str, arch: str | None, as_json:
     except GosymError as e:
         fail(profile_path, str(e), e.exit_code)
     config = stackmem.StackMemConfig(
-        depth_limit=depth_limit, slide=None if slide is None else _parse_int(slide, "--slide"),
+        depth_limit=depth_limit, slide=None if slide is None else parse_int(slide, "--slide"),
         anchor=anchor_pair, metrics=metrics)
     try:
         result = stackmem.analyze(profile, b, config)
