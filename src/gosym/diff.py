@@ -37,7 +37,7 @@ import numpy as np
 
 from .binary import GoBinary
 from .errors import FormatError, GosymError
-from .frames import frame_table as _frame_table  # batched pcsp decoding (name may change)
+from .framesize import frame_table
 from .pclntab import flag_names
 
 SORT_KEYS = ("frame", "code", "name")
@@ -134,7 +134,7 @@ def build_facts(b: GoBinary, match: str | None = None) -> BuildFacts:
         names = [names[i] for i in indices.tolist()]
     else:
         indices = np.arange(len(t), dtype=np.int64)
-    ft = _frame_table(b, indices)
+    ft = frame_table(b, indices)
     return BuildFacts(
         path=b.path, go_version=b.go_version, arch=b.arch, nfunc=len(t), indices=indices,
         names=names, entry=ft.entries.astype(np.int64),
@@ -172,10 +172,11 @@ def inlined_names(b: GoBinary, indices: np.ndarray) -> InlinedNames:
     if not len(sel):
         return empty
     idx = indices[sel]
-    inl = t.field_u32(L.func_size + 4 * pcdata_k, idx).astype(np.int64)
+    records = t.record_offsets[idx]
+    inl = t.u32_at(records + L.func_size + 4 * pcdata_k).astype(np.int64)
     keep = inl != 0
-    sel, idx, inl = sel[keep], idx[keep], inl[keep]
-    trees = _tree_addresses(b, idx, npcdata[sel], funcdata_k)
+    sel, idx, inl, records = sel[keep], idx[keep], inl[keep], records[keep]
+    trees = _tree_addresses(b, idx, records, npcdata[sel], funcdata_k)
     keep = trees != 0
     sel, idx, inl, trees = sel[keep], idx[keep], inl[keep], trees[keep]
     if not len(sel):
@@ -217,25 +218,12 @@ def _unique_inverse(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _names_at(t, nameoffs: np.ndarray) -> list[bytes]:
-    """Names at many nameoffs (function-name table offsets), as raw bytes.
-
-    The table indexes every string of its name table when Table.names() first
-    runs (inlined-only functions' names are there too): look them up in that
-    index, and one at a time where it does not have them.
-    """
-    index = getattr(t, "_names_index", None)
-    base = getattr(t, "_funcname_base", None)
-    if index is None or base is None:
-        return [t.name_at(int(o)).encode("utf-8", "replace") for o in nameoffs.tolist()]
-    starts, parts = index
-    at = nameoffs.astype(np.int64) + base
-    k = np.minimum(np.searchsorted(starts, at), len(starts) - 1)
-    ok = (starts[k] == at).tolist()
-    return [parts[i] if good else t.name_at(int(o)).encode("utf-8", "replace")
-            for i, good, o in zip(k.tolist(), ok, nameoffs.tolist())]
+    """Names at many nameoffs (function-name table offsets), as raw bytes."""
+    return [x.encode("utf-8", "replace")
+            for x in t.strings_at(nameoffs.astype(np.int64) + t.funcname_base)]
 
 
-def _tree_addresses(b: GoBinary, idx: np.ndarray, npcdata: np.ndarray,
+def _tree_addresses(b: GoBinary, idx: np.ndarray, records: np.ndarray, npcdata: np.ndarray,
                     funcdata_k: int) -> np.ndarray:
     """Address of each function's inline tree (0: none)."""
     t = b.table
@@ -253,13 +241,10 @@ def _tree_addresses(b: GoBinary, idx: np.ndarray, npcdata: np.ndarray,
     offs = np.full(len(idx), 0xFFFFFFFF, np.int64)
     for v in np.unique(npcdata[has]).tolist():
         m = np.flatnonzero(npcdata == v)
-        offs[m] = t.field_u32(L.func_size + 4 * v + 4 * funcdata_k, idx[m])
+        offs[m] = t.u32_at(records[m] + L.func_size + 4 * v + 4 * funcdata_k)
     present = offs != 0xFFFFFFFF
     if bool(present.any()):
-        md = b.moduledata
-        if md is None or md.gofunc is None:
-            raise FormatError("cannot find moduledata.gofunc, needed for inline trees")
-        out[present] = md.gofunc + offs[present]
+        out[present] = b.gofunc + offs[present]
     return out
 
 
@@ -274,21 +259,14 @@ def _tree_sizes(b: GoBinary, idx: np.ndarray, inl: np.ndarray) -> np.ndarray:
 
 
 class _Tables:
-    """Many pc-value tables decoded at once (CSR rows: table j's rows end at
-    ends[ptr[j]:ptr[j + 1]] (offsets from the function entry) with values).
-
-    The engine's batch decoder is symbolize.decode_tables (one place to change
-    when it moves)."""
+    """Many pc-value tables decoded at once (Table.decode_tables: CSR rows;
+    table j's rows end at ends[ptr[j]:ptr[j + 1]], offsets from the function
+    entry, with values)."""
 
     def __init__(self, t, offsets: np.ndarray) -> None:
-        from .symbolize import decode_tables
-
         self.offsets = offsets  # sorted, distinct, non-zero
-        if len(offsets):
-            self.ptr, self.ends, self.values = decode_tables(t, offsets)
-        else:
-            self.ptr = np.zeros(1, np.int64)
-            self.ends = self.values = np.zeros(0, np.int64)
+        rows = t.decode_tables(offsets)
+        self.ptr, self.ends, self.values = rows.ptr, rows.ends, rows.values
 
     def maxima(self) -> np.ndarray:
         """Largest value of each table (-1 for a table without rows)."""
@@ -303,20 +281,12 @@ class _Tables:
         a, z = int(self.ptr[j]), int(self.ptr[j + 1])
         return self.ends[a:z], self.values[a:z]
 
-    def value_at(self, off: int, pcoff: int) -> int | None:
-        """The table's value at pcoff (runtime pcvalue: the row whose end is past it)."""
-        ends, values = self.rows(off)
-        k = int(np.searchsorted(ends, pcoff, side="right"))
-        return int(values[k]) if k < len(ends) else None
-
 
 def _entry_nameoffs(b: GoBinary, trees: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """nameOff of every entry of the given trees (runtime/symtabinl.go inlinedCall)."""
     t = b.table
     esize = t.layout.inline_entry_size
-    # Go 1.20+ (16 bytes): funcID u8, _ [3]byte, nameOff int32, parentPc, startLine.
-    # Go 1.12-1.19 (20 bytes): parent i16, funcID u8, _, file, line, func_ (nameoff), parentPc.
-    field = 4 if esize == 16 else 12
+    field = t.layout.inline_fields["nameoff"].at  # runtime/symtabinl.go inlinedCall.nameOff
     within = np.arange(int(sizes.sum()), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes,
                                                                       sizes)
     at = np.repeat(trees, sizes) + within * esize + field

@@ -128,7 +128,6 @@ class Recoster:
         self.b = new
         self.t = new.table
         self.slot = RETURN_ADDRESS_SLOT[new.arch]
-        self._by_name: dict[str, list[int]] | None = None
         self._segments: dict[int, _Segments] = {}
         self._calls: dict[tuple[int, int, int], list[tuple[int, str | None]]] = {}
         self._memo: dict[tuple, tuple] = {}
@@ -137,14 +136,7 @@ class Recoster:
     # --- NEW's functions -------------------------------------------------------------------
     def functions(self, name: str) -> list[int]:
         """Indices of NEW's functions printed as ``name``."""
-        if self._by_name is None:
-            from .diff import printed_name
-
-            m: dict[str, list[int]] = {}
-            for i, raw in enumerate(self.t.names()):
-                m.setdefault(printed_name(raw).decode("utf-8", "replace"), []).append(i)
-            self._by_name = m
-        return self._by_name.get(name, [])
+        return self.b.indices_named(name)
 
     def segments(self, i: int) -> _Segments:
         seg = self._segments.get(i)
@@ -161,15 +153,15 @@ class Recoster:
         lines = t.pcvalue_rows(f, f.pcln)
         files = t.pcvalue_rows(f, f.pcfile)
         inl_off = t.pcdata_offset(f, b.inline_tree_indices[0])
-        inl = t.pcvalue_rows(f, inl_off) if inl_off else ()
-        cuts = sorted({0, *(e for e, _ in lines if e < size), *(e for e, _ in files if e < size),
-                       *(e for e, _ in inl if e < size)})
-        ln_end = np.array([e for e, _ in lines], np.int64)
-        ln_val = [v for _, v in lines]
-        fl_end = np.array([e for e, _ in files], np.int64)
-        fl_val = [v for _, v in files]
-        in_end = np.array([e for e, _ in inl], np.int64)
-        in_val = [v for _, v in inl]
+        inl = t.pcvalue_rows(f, inl_off)  # no rows when the function has no inline tree
+        cuts = sorted({0, *(e for e in lines.ends if e < size), *(e for e in files.ends if e < size),
+                       *(e for e in inl.ends if e < size)})
+        ln_end = np.array(lines.ends, np.int64)
+        ln_val = list(lines.values)
+        fl_end = np.array(files.ends, np.int64)
+        fl_val = list(files.values)
+        in_end = np.array(inl.ends, np.int64)
+        in_val = list(inl.values)
         file_names: dict[int, str | None] = {}
 
         def file_at(off: int) -> str | None:
@@ -177,7 +169,7 @@ class Recoster:
             if no is None:
                 return None
             if no not in file_names:
-                file_names[no] = t.file_name(f, no)
+                file_names[no] = t.file_name(f.cu_offset, no)
             return file_names[no]
 
         def value(ends: np.ndarray, vals: list, off: int):
