@@ -34,7 +34,7 @@ from binaries import testbins as built
 from conftest import REALBINS, need, opened
 
 from gosym.cli import main
-from gosym.diff import DiffConfig, diff, self_calls
+from gosym.diff import DiffConfig, build_facts, diff, self_calls
 from gosym.pclntab import func_name_for_print
 
 SOURCE = Path(__file__).resolve().parent.parent / "testbins" / "diffpair" / "main.go"
@@ -92,6 +92,12 @@ def lib_diff(old: str, new: str, match: str | None = MAIN):
     return diff(opened(old), opened(new), DiffConfig(match=match))
 
 
+@functools.lru_cache(maxsize=None)
+def facts(path: str, match: str | None = MAIN):
+    """One build's facts of every function (inlined names included)."""
+    return build_facts(opened(path), match)
+
+
 def _sides(res):
     return (("old", res.old), ("new", res.new))
 
@@ -114,14 +120,13 @@ def test_frame_sizes_equal_compiler_locals(tb):
     """Every function of package main the diff reports has the -S frame, and
     every one go tool nm lists is reported."""
     assert tb.asm_path is not None
-    res = lib_diff(str(tb.path), str(tb.path))
-    facts = res.old
+    f = facts(str(tb.path))
     slot = 8 if tb.goarch == "amd64" else 0
     asm = _asm_sizes(tb)
-    names = [n.decode() for n in facts.names]
-    got = Counter(zip(names, facts.max_sp_delta.tolist()))
+    names = [n.decode() for n in f.names]
+    got = Counter(zip(names, f.max_sp_delta.tolist()))
     assert not got - asm, "frames the compiler does not list"
-    assert (facts.frame_size == facts.max_sp_delta + slot).all()
+    assert (f.frame_size == f.max_sp_delta + slot).all()
     in_nm = Counter(func_name_for_print(n) for _, _, typ, n in parse_nm(tb.nm_path)
                     if typ in "Tt" and n.startswith("main."))
     assert Counter(names) == in_nm
@@ -193,13 +198,13 @@ def _source_function(name: str, funcs) -> str:
 @pytest.mark.parametrize("tb", _need_builds, ids=lambda b: b.id)
 def test_inlined_callees_are_the_compilers(tb):
     _fresh(tb)
-    res = lib_diff(str(tb.path), str(tb.path))
+    f = facts(str(tb.path))
     funcs = _functions(SOURCE.read_text())
     inlined = _inlining_calls(tb)
     checked = 0
-    for k, name in enumerate(res.old.names):
+    for k, name in enumerate(f.names):
         name = name.decode()
-        listed = {_short(x.decode()) for x in res.old.inlined.of(k)}
+        listed = {_short(x.decode()) for x in f.inlined.of(k)}
         want = inlined[_source_function(name, funcs)]
         assert listed <= want, (name, listed - want)
         checked += bool(listed)
@@ -227,9 +232,9 @@ def _objdump_self_calls(tb, names: list[str]) -> set[str]:
 
 @pytest.mark.parametrize("tb", _need_builds, ids=lambda b: b.id)
 def test_recursion_flags_match_objdump(tb):
-    res = lib_diff(str(tb.path), str(tb.path), r"^main\.[a-z]")
-    names = [n.decode() for n in res.old.names]
-    calls = self_calls(opened(str(tb.path)), res.old.indices)
+    f = facts(str(tb.path), r"^main\.[a-z]")
+    names = [n.decode() for n in f.names]
+    calls = self_calls(opened(str(tb.path)), f.indices)
     ours = {names[k] for k in calls}
     assert ours == _objdump_self_calls(tb, names)
     assert "main.walk" in ours  # the source calls it recursively
@@ -241,10 +246,10 @@ def test_walk_frame_is_the_measured_distance(tb):
     """main.walk's frame equals the distance between its levels the program
     measured (addresses of a local of each level, leaf first)."""
     m = load_json(tb.out_dir / "measure.json")
-    res = lib_diff(str(tb.path), str(tb.path))
-    k = [n.decode() for n in res.old.names].index("main.walk")
+    f = facts(str(tb.path))
+    k = [n.decode() for n in f.names].index("main.walk")
     distances = {d for g in m["walk_frame"] for d in g}
-    assert distances == {int(res.old.frame_size[k])}
+    assert distances == {int(f.frame_size[k])}
 
 
 # --- pairs ------------------------------------------------------------------------------------
@@ -575,20 +580,20 @@ def test_parallel_facts_give_the_same_result(monkeypatch):
     from gosym.errors import FormatError
     real = gdiff.build_facts
 
-    def failing(binary, match=None):
+    def failing(binary, match=None, **kw):
         if binary.path == b:
             raise FormatError("damaged table")
-        return real(binary, match)
+        return real(binary, match, **kw)
 
     monkeypatch.setattr(gdiff, "build_facts", failing)
     res = CliRunner().invoke(main, ["diff", a, b])
     assert res.exit_code == 1, res.output
     assert res.stderr == f"gosym: error: {b}: damaged table\n"
 
-    def crashing(binary, match=None):
+    def crashing(binary, match=None, **kw):
         if binary.path == b:
             raise ValueError("unexpected")
-        return real(binary, match)
+        return real(binary, match, **kw)
 
     monkeypatch.setattr(gdiff, "build_facts", crashing)
     res = CliRunner().invoke(main, ["diff", a, b])
