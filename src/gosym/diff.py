@@ -30,7 +30,6 @@ import re
 import signal
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import repeat
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -239,7 +238,7 @@ def _tree_addresses(b: GoBinary, idx: np.ndarray, records: np.ndarray, npcdata: 
     # (runtime/symtab.go funcdata); records of one npcdata share the position.
     has = npcdata >= 0
     offs = np.full(len(idx), 0xFFFFFFFF, np.int64)
-    for v in np.unique(npcdata[has]).tolist():
+    for v in _sorted_unique(npcdata[has]).tolist():
         m = np.flatnonzero(npcdata == v)
         offs[m] = t.u32_at(records[m] + L.func_size + 4 * v + 4 * funcdata_k)
     present = offs != 0xFFFFFFFF
@@ -672,8 +671,8 @@ def diff(old: GoBinary, new: GoBinary, config: DiffConfig = DiffConfig()) -> Dif
     check_comparable(old, new)
     if config.sort not in SORT_KEYS:
         raise DiffError(f"unknown sort key {config.sort!r} (one of {', '.join(SORT_KEYS)})")
-    fo, fn = _both_facts(old, new, config.match, config.parallel)
-    pairs = _match(fo.names, fn.names)
+    fo, fn, new_hash = _both_facts(old, new, config.match, config.parallel)
+    pairs = _match(fo.names, fn.names, new_hash=new_hash)
     old_row, new_row, cnt_old, cnt_new, ordinal = pairs
     both = (old_row >= 0) & (new_row >= 0)
 
@@ -717,19 +716,21 @@ PARALLEL_MIN_FUNCS = 100_000  # below this, forking costs more than it saves
 
 
 def _both_facts(old: GoBinary, new: GoBinary, match: str | None,
-                parallel: bool) -> tuple[BuildFacts, BuildFacts]:
-    """OLD's and NEW's facts; with ``parallel``, NEW's are read by a forked
-    child (which inherits the open binaries) while this process reads OLD's,
-    and come back pickled through a pipe."""
+                parallel: bool) -> tuple[BuildFacts, BuildFacts, np.ndarray | None]:
+    """OLD's and NEW's facts (and the hashes of NEW's names, or None); with
+    ``parallel``, NEW's are read by a forked child (which inherits the open
+    binaries) while this process reads OLD's, and come back pickled through
+    a pipe."""
     if not parallel or not hasattr(os, "fork") or len(old) + len(new) < PARALLEL_MIN_FUNCS:
-        return _facts_of(old, match), _facts_of(new, match)
+        return _facts_of(old, match), _facts_of(new, match), None
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: NEW's facts, or the error they raise
         os.close(r)
         try:
             try:
-                payload: tuple = ("ok", _facts_of(new, match))
+                fn = _facts_of(new, match)
+                payload: tuple = ("ok", fn, name_hashes(fn.names))
             except GosymError as e:
                 payload = ("error", type(e).__name__, str(e), e.exit_code)
             except BaseException as e:  # noqa: BLE001 - reported by the parent
@@ -749,7 +750,7 @@ def _both_facts(old: GoBinary, new: GoBinary, match: str | None,
         raise
     os.waitpid(pid, 0)
     if payload[0] == "ok":
-        return fo, payload[1]
+        return fo, payload[1], payload[2]
     if payload[0] == "error":
         err = GosymError(payload[2])
         err.exit_code = payload[3]
@@ -767,32 +768,56 @@ def _facts_of(b: GoBinary, match: str | None) -> BuildFacts:
         raise type(e)(f"{b.path}: {e}") from None
 
 
-def _match(old_names: list[bytes], new_names: list[bytes]):
+def name_hashes(names: list[bytes]) -> np.ndarray:
+    """hash() of every name (equal names, equal hashes; a forked child's
+    hashes are the parent's: the seed is inherited)."""
+    return np.fromiter(map(hash, names), np.int64, len(names))
+
+
+def _match(old_names: list[bytes], new_names: list[bytes],
+           old_hash: np.ndarray | None = None, new_hash: np.ndarray | None = None):
     """Pair functions by printed name, the k-th of a name in OLD with the k-th
     in NEW (entry order). Returns per row: OLD position, NEW position (-1:
-    absent), functions of that name in OLD and in NEW, and k."""
+    absent), functions of that name in OLD and in NEW, and k.
 
-    # Names of one function each are matched by dict lookups that run in C;
-    # only names several functions share (few) are paired in Python.
+    Names are paired by their hashes with numpy (sorts and a binary search)
+    and the pairs checked equal; hashes that several functions share (the
+    same name more than once, or a collision) are sorted out in Python."""
     n_old, n_new = len(old_names), len(new_names)
-    last_new = dict(zip(new_names, range(n_new)))
-    shared = _repeated(old_names) | _repeated(new_names, last_new)
-    new_row = np.fromiter(map(last_new.get, old_names, repeat(-1, n_old)), np.int64, n_old)
+    ho = name_hashes(old_names) if old_hash is None else old_hash
+    hn = name_hashes(new_names) if new_hash is None else new_hash
+    so, sn = np.sort(ho), np.argsort(hn, kind="stable")
+    hs = hn[sn]
+    repeated = np.concatenate([so[1:][so[1:] == so[:-1]], hs[1:][hs[1:] == hs[:-1]]])
+    # Hashes of one function on each side: the pair is the binary search's.
+    k = np.minimum(np.searchsorted(hs, ho), max(n_new - 1, 0))
+    new_row = np.full(n_old, -1, np.int64)
+    if n_new:
+        hit = hs[k] == ho
+        cand = np.flatnonzero(hit)
+        js = sn[k[cand]]
+        equal = np.fromiter(map(bytes.__eq__, [old_names[i] for i in cand.tolist()],
+                                [new_names[j] for j in js.tolist()]), bool, len(cand))
+        new_row[cand[equal]] = js[equal]
     cnt_old = np.ones(n_old, np.int64)
     cnt_new = (new_row >= 0).astype(np.int64)
     ordinal = np.zeros(n_old, np.int64)
-    where_old: dict[bytes, list[int]] = {nm: [] for nm in shared}
-    where_new: dict[bytes, list[int]] = {nm: [] for nm in shared}
-    if shared:
-        for i in _positions(old_names, shared):
-            where_old[old_names[i]].append(i)
-        for j in _positions(new_names, shared):
-            where_new[new_names[j]].append(j)
-        for nm in shared:
-            a, z = where_old[nm], where_new[nm]
-            for k, i in enumerate(a):
-                new_row[i] = z[k] if k < len(z) else -1
-                cnt_old[i], cnt_new[i], ordinal[i] = len(a), len(z), k
+    where_old: dict[bytes, list[int]] = {}
+    where_new: dict[bytes, list[int]] = {}
+    shared: set[bytes] = set()
+    if len(repeated):
+        # Group the positions of those hashes by name, entry order kept.
+        for i in np.flatnonzero(_member(ho, repeated)).tolist():
+            where_old.setdefault(old_names[i], []).append(i)
+        for j in np.flatnonzero(_member(hn, repeated)).tolist():
+            where_new.setdefault(new_names[j], []).append(j)
+        for nm in set(where_old) | set(where_new):
+            a, z = where_old.setdefault(nm, []), where_new.setdefault(nm, [])
+            if len(a) > 1 or len(z) > 1:
+                shared.add(nm)
+            for kk, i in enumerate(a):
+                new_row[i] = z[kk] if kk < len(z) else -1
+                cnt_old[i], cnt_new[i], ordinal[i] = len(a), len(z), kk
     taken = np.zeros(n_new, bool)
     taken[new_row[new_row >= 0]] = True
     rest = np.flatnonzero(~taken)

@@ -418,9 +418,9 @@ def _text_fast(out: Output, res: DiffResult) -> bool:
                                ("code_delta", cd_pieces, cd_codes),
                                ("args", args_pieces, args_codes),
                                ("flags", flag_pieces, flag_codes)):
-        used = np.unique(codes)
+        used = np.flatnonzero(np.bincount(codes, minlength=len(pieces)))
         w[key] = max([len(heads[key])] + [len(pieces[c]) for c in used.tolist()])
-    used_marks = np.unique(mark_codes).tolist()
+    used_marks = np.flatnonzero(np.bincount(mark_codes, minlength=len(mark_pieces))).tolist()
     w["mark"] = max([len(heads["mark"])] + [len(mark_pieces[c]) for c in used_marks])
     order = ["old_frame_size", "new_frame_size", "frame_delta", "old_max_sp_delta",
              "new_max_sp_delta", "old_size", "new_size", "code_delta", "args", "flags", "mark"]
