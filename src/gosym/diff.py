@@ -786,16 +786,20 @@ def _match(old_names: list[bytes], new_names: list[bytes],
     n_old, n_new = len(old_names), len(new_names)
     ho = name_hashes(old_names) if old_hash is None else old_hash
     hn = name_hashes(new_names) if new_hash is None else new_hash
-    so, sn = np.sort(ho), np.argsort(hn, kind="stable")
-    hs = hn[sn]
-    repeated = np.concatenate([so[1:][so[1:] == so[:-1]], hs[1:][hs[1:] == hs[:-1]]])
-    # Hashes of one function on each side: the pair is the binary search's.
-    k = np.minimum(np.searchsorted(hs, ho), max(n_new - 1, 0))
+    # Both sides sorted by hash (stable: entry order within a hash).
+    oo, on = np.argsort(ho, kind="stable"), np.argsort(hn, kind="stable")
+    hos, hs = ho[oo], hn[on]
+    repeated = _sorted_unique(np.concatenate([hos[1:][hos[1:] == hos[:-1]],
+                                              hs[1:][hs[1:] == hs[:-1]]]))
+    # Hashes of one function on each side: the pair is the binary search's
+    # (sorted needles: the search walks forward).
+    k = np.empty(n_old, np.int64)
+    k[oo] = np.minimum(np.searchsorted(hs, hos), max(n_new - 1, 0))
     new_row = np.full(n_old, -1, np.int64)
     if n_new:
         hit = hs[k] == ho
         cand = np.flatnonzero(hit)
-        js = sn[k[cand]]
+        js = on[k[cand]]
         equal = np.fromiter(map(bytes.__eq__, [old_names[i] for i in cand.tolist()],
                                 [new_names[j] for j in js.tolist()]), bool, len(cand))
         new_row[cand[equal]] = js[equal]
@@ -807,10 +811,12 @@ def _match(old_names: list[bytes], new_names: list[bytes],
     shared: set[bytes] = set()
     if len(repeated):
         # Group the positions of those hashes by name, entry order kept.
-        for i in np.flatnonzero(_member(ho, repeated)).tolist():
-            where_old.setdefault(old_names[i], []).append(i)
-        for j in np.flatnonzero(_member(hn, repeated)).tolist():
-            where_new.setdefault(new_names[j], []).append(j)
+        for names, order, srt, where in ((old_names, oo, hos, where_old),
+                                         (new_names, on, hs, where_new)):
+            lo = np.searchsorted(srt, repeated, side="left").tolist()
+            hi = np.searchsorted(srt, repeated, side="right").tolist()
+            for i in sorted(p for a, z in zip(lo, hi) for p in order[a:z].tolist()):
+                where.setdefault(names[i], []).append(i)
         for nm in set(where_old) | set(where_new):
             a, z = where_old.setdefault(nm, []), where_new.setdefault(nm, [])
             if len(a) > 1 or len(z) > 1:

@@ -15,7 +15,7 @@ import numpy as np
 from ..diff import DiffResult
 from ..pclntab import flag_names
 from . import Output, table_line, write_csv
-from .blocks import BLOCK_ROWS, int_width, json_inner, pick, text_last_column
+from .blocks import BLOCK_ROWS, int_width, interleave, json_inner, pick, text_last_column
 
 DIFF_HELP = """Compare two builds of a program function by function.
 
@@ -145,16 +145,11 @@ def _inlined_lists(res: DiffResult, side: str, rows: np.ndarray,
     return b"".join(slots.tolist()).split(b"\0")[:-1]
 
 
+# One build's object for a row, NUL-terminated so that a block of them
+# formatted at once splits into rows.
 _SIDE = (b'{"entry": %d, "size": %d, "frame_size": %d, "max_sp_delta": %d, "args": %d, '
-         b'"inlined": [%s]}')
-_SIDE_FIELDS = ["entry", "size", "frame_size", "max_sp_delta", "args", "inlined"]
-_JSON_ROWS = _Ragged(
-    [b',\n{"name": "%s", "old": ' + _SIDE + b', "new": ' + _SIDE + b'}',
-     b',\n{"name": "%s", "old": ' + _SIDE + b', "new": null}',
-     b',\n{"name": "%s", "old": null, "new": ' + _SIDE + b'}'],
-    [["name"] + ["old_" + f for f in _SIDE_FIELDS] + ["new_" + f for f in _SIDE_FIELDS],
-     ["name"] + ["old_" + f for f in _SIDE_FIELDS],
-     ["name"] + ["new_" + f for f in _SIDE_FIELDS]])
+         b'"inlined": [%s]}\0')
+_JSON_ROW = b',\n{"name": "%s", "old": %s, "new": %s}'
 
 
 def _kinds(res: DiffResult, rows: np.ndarray) -> np.ndarray:
@@ -162,11 +157,17 @@ def _kinds(res: DiffResult, rows: np.ndarray) -> np.ndarray:
     return np.where(res.new_row[rows] < 0, 1, np.where(res.old_row[rows] < 0, 2, 0))
 
 
-def _side_values(res: DiffResult, side: str, rows: np.ndarray, values: dict) -> None:
+def _side_json(res: DiffResult, side: str, rows: np.ndarray, pieces: list[bytes]) -> list:
+    """One build's JSON object (or null) of each row, formatted a block at a time."""
     facts = res.old if side == "old" else res.new
-    p = np.maximum((res.old_row if side == "old" else res.new_row)[rows], 0)
-    for f in ("entry", "size", "frame_size", "max_sp_delta", "args"):
-        values[f"{side}_{f}"] = _objects(getattr(facts, f)[p])
+    pos = (res.old_row if side == "old" else res.new_row)[rows]
+    p = np.maximum(pos, 0)
+    cols = [getattr(facts, f)[p].tolist()
+            for f in ("entry", "size", "frame_size", "max_sp_delta", "args")]
+    cols.append(_inlined_lists(res, side, rows, pieces))
+    objs = ((_SIDE * len(rows)) % interleave(cols)).split(b"\0")
+    objs[-1] = b"null"  # the piece after the last NUL: what absent rows get
+    return pick(objs, np.where(pos >= 0, np.arange(len(rows)), len(rows)))
 
 
 def render_json(out: Output, res: DiffResult) -> None:
@@ -176,11 +177,9 @@ def render_json(out: Output, res: DiffResult) -> None:
     pieces = {side: _name_pieces(res, side) for side in ("old", "new")}
     for a in range(0, n, BLOCK_ROWS):
         rows = np.arange(a, min(n, a + BLOCK_ROWS), dtype=np.int64)
-        values = {"name": _objects(names[a:a + len(rows)])}
-        for side in ("old", "new"):
-            _side_values(res, side, rows, values)
-            values[f"{side}_inlined"] = _objects(_inlined_lists(res, side, rows, pieces[side]))
-        block = _JSON_ROWS.format(_kinds(res, rows), values)
+        cols = [names[a:a + len(rows)]] + [_side_json(res, side, rows, pieces[side])
+                                           for side in ("old", "new")]
+        block = (_JSON_ROW * len(rows)) % interleave(cols)
         out.write_buffer(memoryview(block)[1:] if a == 0 else block)
     s = res.summary
     out.write((b"\n" if n else b"") + b'], "summary": ')
