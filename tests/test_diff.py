@@ -599,3 +599,38 @@ def test_parallel_facts_give_the_same_result(monkeypatch):
     res = CliRunner().invoke(main, ["diff", a, b])
     assert res.exit_code == 1 and res.stderr.startswith("gosym: error: ")
     assert "unexpected" in res.stderr and res.stderr.count("\n") == 1
+
+
+def _mode_pairs() -> list:
+    """One program's builds that differ in build mode, stripping or OS (same
+    Go version and architecture), from the test-binary matrix."""
+    from conftest import ALL_TESTBINS
+
+    cells = {(b.go_version, b.goos, b.goarch, b.variant): b for b in ALL_TESTBINS
+             if b.program == "callers"}
+    out = []
+    for (ver, goos, arch, variant), b in sorted(cells.items()):
+        if goos != "linux" or variant != "default" or ver not in ("1.19.8", "1.27.3") or \
+                arch not in ("amd64", "arm64"):
+            continue
+        for other in (("linux", "stripped"), ("linux", "pie-stripped"), ("linux", "extpie"),
+                      ("darwin", "default")):
+            z = cells.get((ver, other[0], arch, other[1]))
+            if z is not None:
+                out.append(pytest.param(b, z, id=f"go{ver}-{arch}-default-{other[0]}-{other[1]}"))
+    return out
+
+
+@pytest.mark.parametrize("old,new", need(_mode_pairs(), "callers builds"))
+def test_builds_of_other_modes(old, new):
+    """Default against stripped, PIE, externally linked and Mach-O builds of the
+    same program: no error, totals are each build's own sums, and every
+    function of package main is matched (go tool nm of the default build)."""
+    doc = cli_json(str(old.path), str(new.path))
+    s = doc["summary"]
+    assert s["frame_size_total_old"] == _scalar_total(str(old.path))
+    assert s["frame_size_total_new"] == _scalar_total(str(new.path))
+    gone = {f["name"] for f in doc["functions"] if f["new"] is None}
+    mains = {func_name_for_print(n) for _, _, typ, n in parse_nm(old.nm_path)
+             if typ in "Tt" and n.startswith("main.")}
+    assert not gone & mains
