@@ -209,3 +209,35 @@ def test_malformed_profiles(name, tmp_path):
         if r is None:
             pytest.skip("no Go toolchain in the cache; run `make toolchains`")
         assert r.returncode != 0, r.stdout.decode()
+
+
+# --- profiles written by Go -----------------------------------------------------------
+
+from binaries import testbins as _testbins  # noqa: E402
+from conftest import need  # noqa: E402
+
+DEEPPROF_DEFAULT = [t for t in _testbins("deepprof") if t.out_dir is not None
+                    and t.variant == "default"]
+PROTO_PROFILES = ("cpu", "heap", "allocs", "block", "mutex", "goroutine", "threadcreate")
+
+
+@pytest.mark.parametrize("tb", need(DEEPPROF_DEFAULT, "deepprof test binaries"),
+                         ids=lambda t: t.id if t else "none")
+def test_go_written_profiles_parse(tb):
+    """Every profile the runtime wrote parses, and its samples and stacks are
+    the ones `go tool pprof -raw` reads from the same file."""
+    for name in PROTO_PROFILES:
+        path = tb.out_dir / f"{name}.pb.gz"
+        v = ProfileView(parse(path.read_bytes()))
+        assert v.profile.sample, name
+        raw = run_go_tool("pprof", "-raw", "-symbolize=none", str(path))
+        if raw is None:
+            pytest.skip("no Go toolchain in the cache; run `make toolchains`")
+        assert raw.returncode == 0, raw.stderr.decode()
+        got = parse_pprof_raw(raw.stdout.decode())
+        assert got.sample_types == [f"{t}/{u}" for t, u in v.sample_types]
+        want = sorted((tuple(s.value), [(loc.address, [(v.function_name(f),
+                                                        v.strings[f.filename], ln)
+                                                       for f, ln in v.lines(loc)])
+                                        for loc in v.stack(s)]) for s in v.profile.sample)
+        assert want == sorted((s[0], got.stack(s)) for s in got.samples), name

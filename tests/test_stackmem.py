@@ -21,7 +21,7 @@ from binaries import load_json
 from conftest import ALL_TESTBINS, need, opened
 from gosym import goroutine_profile as gp
 from gosym import stackmem as sm
-from gosym import stackmem_output as out
+from gosym.render import stackmem as out
 from gosym.cli import main
 from gosym.errors import FormatError
 from gotools import parse_pprof_raw, run_go_tool

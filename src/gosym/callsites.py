@@ -51,10 +51,27 @@ class CallSites:
         self._cs = None
 
     def _read(self, addr: int, size: int) -> bytes | None:
+        from .errors import FormatError
+
         try:
             return bytes(self.b.container.read(addr, size))
-        except Exception:  # outside every section: not code gosym can read
+        except FormatError:  # outside every section: not code gosym can read
             return None
+
+    def _windows(self, addrs: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``width`` bytes at each address (rows), and which addresses have
+        them in the file: the sections' address ranges, searched at once."""
+        c = self.b.container
+        raw = np.zeros((len(addrs), width), np.uint8)
+        if not len(addrs):
+            return raw, np.zeros(0, bool)
+        off, avail = c.file_offsets(addrs)
+        buf = np.frombuffer(c.buf, np.uint8)
+        ok = (off >= 0) & (avail >= width) & (off + width <= len(buf))
+        sel = np.flatnonzero(ok)
+        if len(sel):
+            raw[sel] = buf[off[sel, None] + np.arange(width)]
+        return raw, ok
 
     def is_entry(self, addrs: np.ndarray) -> np.ndarray:
         e = self.entries[:-1]
@@ -71,13 +88,7 @@ class CallSites:
         if not len(rets):
             return kind, target
         width = 8 if self.arch == "amd64" else 4
-        raw = np.zeros((len(rets), width), np.uint8)
-        ok = np.zeros(len(rets), bool)
-        for i, r in enumerate(rets.tolist()):
-            data = self._read(r - width, width) if r >= width else None
-            if data is not None and len(data) == width:
-                raw[i] = np.frombuffer(data, np.uint8)
-                ok[i] = True
+        raw, ok = self._windows(rets - width, width)
         if self.arch == "amd64":
             rel = raw[:, 4:8].copy().view("<i4").reshape(-1).astype(np.int64)
             direct = ok & (raw[:, 3] == 0xE8)
@@ -97,6 +108,35 @@ class CallSites:
             kind[blr] = INDIRECT
         target = np.where(kind == DIRECT, target, 0)
         return kind, target
+
+    def direct_calls_in(self, index: int) -> list[tuple[int, int]]:
+        """(return address, callee entry) of function ``index``'s direct calls,
+        from its bytes alone (no disassembler): amd64 ``E8 rel32`` whose
+        target is a function entry, arm64 ``BL``. Cheaper than :meth:`calls_in`
+        where only the calls to known functions matter."""
+        t = self.b.table
+        entry, end = int(t.entries[index]), int(t.entries[index + 1])
+        code = self._read(entry, end - entry)
+        if not code:
+            return []
+        u8 = np.frombuffer(code, np.uint8)
+        if self.arch == "amd64":
+            pos = np.flatnonzero(u8[:max(len(u8) - 4, 0)] == 0xE8)
+            if not len(pos):
+                return []
+            rel = (u8[pos + 1].astype(np.int64) | (u8[pos + 2].astype(np.int64) << 8) |
+                   (u8[pos + 3].astype(np.int64) << 16) | (u8[pos + 4].astype(np.int64) << 24))
+            rel = np.where(rel >= 1 << 31, rel - (1 << 32), rel)
+            ret = entry + pos + 5
+        else:
+            words = u8[:len(u8) & ~3].view("<u4").astype(np.int64)
+            pos = np.flatnonzero((words >> 26) == 0b100101) * 4
+            imm = words[pos // 4] & ((1 << 26) - 1)
+            rel = 4 * np.where(imm >= 1 << 25, imm - (1 << 26), imm) - 4
+            ret = entry + pos + 4
+        target = ret + rel
+        ok = self.is_entry(target)
+        return list(zip(ret[ok].tolist(), target[ok].tolist()))
 
     def calls_in(self, index: int) -> list[Call]:
         """Direct calls and tail calls of function ``index`` (capstone)."""

@@ -47,8 +47,11 @@ addresses are the profile's own (runtime addresses).
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from .errors import FormatError
 
@@ -57,9 +60,9 @@ FORM_DEBUG1 = "debug=1"
 FORM_DEBUG2 = "debug=2"
 
 
-@dataclass(frozen=True)
-class ProfileFrame:
+class ProfileFrame(NamedTuple):
     """One logical frame as the profile shows it; what it does not show is None.
+    (A NamedTuple: a profile of 100k goroutines has hundreds of thousands.)
 
     ``pc`` is the PC the profile prints for the frame: debug=1's ``@`` list
     entry (a return PC; an inlined frame's is its inline mark + 1), or the
@@ -108,7 +111,7 @@ class GoroutineRecord:
     """
 
     count: int
-    frames: list[ProfileFrame]
+    frames: Sequence[ProfileFrame]
     labels: dict[str, str] = field(default_factory=dict)
     num_labels: dict[str, int] = field(default_factory=dict)
     goroutine: int | None = None
@@ -121,6 +124,8 @@ class GoroutineRecord:
     elided_at: int | None = None
     additional_frames_elided: bool = False
     stack_unavailable: bool = False  # "goroutine running on other thread; stack unavailable"
+    system: bool = False  # its frames carry fp=/sp=: every frame is printed (debug=2)
+    location_ids: tuple[int, ...] = ()  # debug=0: the sample's Locations, leaf first
     line_no: int | None = None  # first input line of the record (text forms)
 
 
@@ -141,9 +146,11 @@ class GoroutineProfile:
     form: str  # FORM_PROTO, FORM_DEBUG1 or FORM_DEBUG2
     records: list[GoroutineRecord]
     total: int | None = None  # debug=1 "total N"; debug=0: the sum of the counts
-    system: bool = False  # frames carry fp=/sp= (GOTRACEBACK=system or a fatal error)
+    system: bool = False  # some record's frames carry fp=/sp= (GOTRACEBACK=system, a crash)
     mappings: list[Mapping] = field(default_factory=list)
     profile_name: str = "goroutine"
+    # debug=0: each Location's frames (its Lines, innermost first), by id
+    locations: dict[int, tuple[ProfileFrame, ...]] = field(default_factory=dict)
 
     @property
     def goroutines(self) -> int:
@@ -210,24 +217,23 @@ def parse_proto(data: bytes) -> GoroutineProfile:
     mappings = [Mapping(m.id, m.memory_start, m.memory_limit, m.file_offset,
                         strings[m.filename], strings[m.build_id]) for m in profile.mapping]
     functions = {f.id: (strings[f.name], strings[f.filename]) for f in profile.function}
-    loc_frames: dict[int, list[ProfileFrame]] = {}
+    loc_frames: dict[int, tuple[ProfileFrame, ...]] = {}
     for loc in profile.location:
-        lines = list(loc.line)
+        lines = loc.line
+        last = len(lines) - 1
+        mid = loc.mapping_id or None
         frames = []
         for k, ln in enumerate(lines):
             name, file = functions.get(ln.function_id, (None, None))
-            frames.append(ProfileFrame(function=name or None, file=file or None,
-                                       line=ln.line or None, address=loc.address,
-                                       inlined=k < len(lines) - 1, location_id=loc.id,
-                                       mapping_id=loc.mapping_id or None))
+            frames.append(ProfileFrame(name or None, file or None, ln.line or None, None, None,
+                                       loc.address, None, None, k < last, None, loc.id, mid))
         if not frames:  # an unsymbolized location
-            frames.append(ProfileFrame(function=None, address=loc.address, location_id=loc.id,
-                                       mapping_id=loc.mapping_id or None))
-        loc_frames[loc.id] = frames
+            frames.append(ProfileFrame(None, address=loc.address, location_id=loc.id,
+                                       mapping_id=mid))
+        loc_frames[loc.id] = tuple(frames)
     records = []
     for s in profile.sample:
-        count = int(s.value[count_index])
-        frames = [f for lid in s.location_id for f in loc_frames[lid]]
+        ids = tuple(s.location_id)
         labels: dict[str, str] = {}
         num_labels: dict[str, int] = {}
         for lb in s.label:
@@ -235,10 +241,45 @@ def parse_proto(data: bytes) -> GoroutineProfile:
                 labels[strings[lb.key]] = strings[lb.str]
             else:
                 num_labels[strings[lb.key]] = lb.num
-        records.append(GoroutineRecord(count, frames, labels, num_labels))
+        records.append(GoroutineRecord(int(s.value[count_index]), _LocationFrames(ids, loc_frames),
+                                       labels, num_labels, location_ids=ids))
     name = types[count_index][0]
     return GoroutineProfile(FORM_PROTO, records, total=sum(r.count for r in records),
-                            mappings=mappings, profile_name=name)
+                            mappings=mappings, profile_name=name, locations=loc_frames)
+
+
+class _LocationFrames(Sequence):
+    """A debug=0 sample's frames, its Locations' Lines one after the other,
+    made into a list only when asked for: a profile of 100k goroutines has
+    hundreds of thousands, which the stack accounting reads by Location."""
+
+    __slots__ = ("ids", "locations", "_list")
+
+    def __init__(self, ids: tuple[int, ...], locations: dict) -> None:
+        self.ids = ids
+        self.locations = locations
+        self._list: list[ProfileFrame] | None = None
+
+    def _frames(self) -> list[ProfileFrame]:
+        if self._list is None:
+            self._list = list(itertools.chain.from_iterable(
+                map(self.locations.__getitem__, self.ids)))
+        return self._list
+
+    def __iter__(self):
+        return iter(self._frames())
+
+    def __len__(self) -> int:
+        return len(self._frames())
+
+    def __getitem__(self, i):
+        return self._frames()[i]
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return repr(self._frames())
 
 
 # --- debug=1 ------------------------------------------------------------------------------
@@ -347,6 +388,7 @@ def parse_debug2(lines: list[str]) -> GoroutineProfile:
             i += 1  # panic message, [signal ...], register dumps, ...
             continue
         rec, i, has_fp = _parse_block(lines, i, m)
+        rec.system = has_fp
         system |= has_fp
         records.append(rec)
     if not records:

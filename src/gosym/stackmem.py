@@ -55,14 +55,15 @@ one elided in the middle a ``[N frames elided]`` frame; both are marked
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from . import goroutine_profile as gprof
-from .binary import RETURN_ADDRESS_SLOT
 from .callsites import DIRECT, NO_CALL, CallSites
 from .errors import FormatError
 from .pclntab import func_name_for_print
@@ -128,11 +129,11 @@ class StackMemConfig:
     metrics: dict | None = None  # runtime/metrics name -> value
 
 
-@dataclass(frozen=True)
-class MemFrame:
+class MemFrame(NamedTuple):
     """One logical frame of an accounted stack; ``bytes`` is its physical
     frame's size on the physical function's own (outermost) logical frame,
-    0 on inlined and virtual frames."""
+    0 on inlined and virtual frames. (A NamedTuple: results hold hundreds of
+    thousands.)"""
 
     function: str
     file: str | None
@@ -203,29 +204,16 @@ class StackMemResult:
     warnings: tuple[str, ...]
     packages: dict = field(default_factory=dict)  # function -> package
     modules: dict = field(default_factory=dict)  # package -> module
+    index: "_Index | None" = field(default=None, repr=False, compare=False)
 
     # --- summaries ----------------------------------------------------------------
     def top_frames(self) -> list[TopFrame]:
-        """Per function: self bytes (its physical frames' bytes × goroutines) and
+        """Per function: self bytes (its physical frames' bytes × goroutines),
         cumulative bytes (the bytes of every frame from the innermost up to its
-        outermost appearance in each stack, × goroutines, as pprof's cum)."""
-        acc: dict[str, list] = {}
-        for s in self.stacks:
-            n = s.goroutines
-            inner = 0
-            seen: dict[str, int] = {}
-            for f in s.frames:
-                inner += f.bytes
-                a = acc.get(f.function)
-                if a is None:
-                    a = acc[f.function] = [f.file, f.line, 0, 0, 0]
-                a[2] += f.bytes * n
-                seen[f.function] = inner  # the outermost appearance wins
-            for name, cum in seen.items():
-                a = acc[name]
-                a[3] += cum * n
-                a[4] += n
-        return [TopFrame(k, v[0], v[1], v[2], v[3], v[4]) for k, v in acc.items()]
+        outermost appearance in each stack, × goroutines, as pprof's cum) and
+        the goroutines whose stacks it is on."""
+        ix = self.index if self.index is not None else _Index.of_stacks(self.stacks)
+        return ix.top_frames()
 
     def by_package(self) -> list[Group]:
         return self._groups(lambda fn: self.packages.get(fn, "[virtual]"))
@@ -235,11 +223,69 @@ class StackMemResult:
 
     def _groups(self, key) -> list[Group]:
         acc: Counter[str] = Counter()
-        for s in self.stacks:
-            for f in s.frames:
-                if f.bytes:
-                    acc[key(f.function)] += f.bytes * s.goroutines
+        for t in self.top_frames():
+            if t.self_bytes:
+                acc[key(t.function)] += t.self_bytes
         return sorted((Group(k, v) for k, v in acc.items()), key=lambda g: (-g.bytes, g.name))
+
+
+class _Index:
+    """The stacks as arrays, for summaries over hundreds of thousands of frames:
+    every logical frame of every stack with its function (a code into
+    ``names``), its bytes and its stack."""
+
+    def __init__(self, names: list[str], first: list[MemFrame], code: np.ndarray,
+                 nbytes: np.ndarray, stack: np.ndarray, counts: np.ndarray) -> None:
+        self.names = names
+        self.first = first  # a frame of each function (file, line)
+        self.code = code
+        self.bytes = nbytes
+        self.stack = stack
+        self.counts = counts
+        self._top: list[TopFrame] | None = None
+
+    @classmethod
+    def of_stacks(cls, stacks) -> "_Index":
+        code_of: dict[str, int] = {}
+        first: list[MemFrame] = []
+        codes, nbytes, owner = [], [], []
+        for k, s in enumerate(stacks):
+            for f in s.frames:
+                c = code_of.get(f.function)
+                if c is None:
+                    c = code_of[f.function] = len(first)
+                    first.append(f)
+                codes.append(c)
+                nbytes.append(f.bytes)
+            owner.extend([k] * len(s.frames))
+        return cls(list(code_of), first, np.array(codes, np.int64), np.array(nbytes, np.int64),
+                   np.array(owner, np.int64), np.array([s.goroutines for s in stacks], np.int64))
+
+    def top_frames(self) -> list[TopFrame]:
+        if self._top is None:
+            self._top = self._top_frames()
+        return self._top
+
+    def _top_frames(self) -> list[TopFrame]:
+        nf = len(self.names)
+        if not len(self.code):
+            return []
+        w = self.counts[self.stack]
+        self_b = np.bincount(self.code, weights=self.bytes * w, minlength=nf)
+        # bytes from a stack's innermost frame up to each frame
+        cum = np.cumsum(self.bytes)
+        starts = np.flatnonzero(np.r_[True, self.stack[1:] != self.stack[:-1]])
+        base = np.repeat(cum[starts] - self.bytes[starts], np.diff(np.r_[starts, len(cum)]))
+        cum -= base
+        # each function's outermost frame in each stack
+        key = self.stack * nf + self.code
+        _, last_rev = np.unique(key[::-1], return_index=True)
+        last = len(key) - 1 - last_rev
+        cum_b = np.bincount(self.code[last], weights=cum[last] * w[last], minlength=nf)
+        gor = np.bincount(self.code[last], weights=w[last], minlength=nf)
+        return [TopFrame(name, f.file, f.line, int(a), int(c), int(g))
+                for name, f, a, c, g in zip(self.names, self.first, self_b.tolist(),
+                                            cum_b.tolist(), gor.tolist())]
 
 
 # --- looking PCs up in the binary ---------------------------------------------------------
@@ -251,7 +297,7 @@ _UNKNOWN_SP = -1 << 62
 class _Lookup:
     """Per looked-up PC (file address, looked up exactly): the physical function
     and frame size and the logical frames (innermost first). The shape of the
-    engine's PCBatch (b.lookup_pcs), as lists."""
+    engine's PCBatch (b.lookup_pcs), built from today's resolver."""
 
     found: np.ndarray
     func_index: np.ndarray
@@ -261,23 +307,21 @@ class _Lookup:
 
 
 def _lookup_pcs(b, pcs: np.ndarray) -> _Lookup:
-    """Adapter over the engine's batch API, b.lookup_pcs (exact PCs)."""
+    """Exact PCs through the engine's batch API (GoBinary.lookup_pcs)."""
     from .pcbatch import MISSING
 
     batch = b.lookup_pcs(np.asarray(pcs, dtype=np.int64).astype(np.uint64), exact=True)
-    n = len(batch)
     names = batch.frame_function.tolist()
     files = batch.frame_file.tolist()
     lines = [None if v == MISSING else v for v in batch.frame_line.tolist()]
     inl = batch.frame_inlined.tolist()
     ptr = batch.frame_ptr.tolist()
     frames = [list(zip(names[ptr[i]:ptr[i + 1]], files[ptr[i]:ptr[i + 1]],
-                       lines[ptr[i]:ptr[i + 1]], inl[ptr[i]:ptr[i + 1]])) for i in range(n)]
-    found = batch.found
+                       lines[ptr[i]:ptr[i + 1]], inl[ptr[i]:ptr[i + 1]]))
+              for i in range(len(batch))]
     sp = batch.sp_delta
-    return _Lookup(found, np.where(found, batch.func_index, -1),
-                   np.where(found, batch.entry.astype(np.int64), 0),
-                   np.where(found & (sp != MISSING), sp, _UNKNOWN_SP), frames)
+    return _Lookup(batch.found, batch.func_index, batch.entry.astype(np.int64),
+                   np.where(batch.found & (sp != MISSING), sp, _UNKNOWN_SP), frames)
 
 
 class _Names:
@@ -330,12 +374,12 @@ class _Phys:
 @dataclass
 class _RecordPlan:
     rec: gprof.GoroutineRecord
-    phys: list[_Phys]
+    pids: list[int]  # its physical frames (indices into _Analyzer.phys), innermost first
     whole: bool  # the profile shows the root (goexit is or would be next)
-    has_goexit: bool  # the last physical entry is runtime.goexit itself
-    gap_at: int | None = None  # physical index before which "...N frames elided..." sits
-    leaf_hidden: bool = False  # debug=2: runtime frames may be hidden below phys[0]
+    gap_at: int | None = None  # index in pids before which "...N frames elided..." sits
+    leaf_hidden: bool = False  # debug=2: runtime frames may be hidden below the first frame
     no_reserve: bool = False  # a system stack (g0, gsignal): no newproc1 reserve
+    system: bool = False  # debug=2 with fp=/sp=: every frame is printed, none hidden
     creator: str | None = None
     creator_line: int | None = None
     unavailable: bool = False
@@ -348,7 +392,7 @@ class _Analyzer:
         self.cfg = config
         self.warnings: list[str] = []
         self.arch = b.arch
-        self.ra = RETURN_ADDRESS_SLOT[b.arch]
+        self.ra = b.return_address_slot
         self.version = b.go_version_tuple
         self.names = _Names(b)
         self.calls = CallSites(b)
@@ -361,23 +405,38 @@ class _Analyzer:
         self._node_of: dict = {}
         self.depth_limit = config.depth_limit or profile_depth_limit(self.version)
         self.reserve = root_reserve(b.arch)
-        self._runtime_entries: dict[str, list[int]] | None = None
+        self._runtime_entries: dict[str, int | None] = {}
+        self._name_at: np.ndarray | None = None
         mcall = self.runtime_entry("runtime.mcall")
         self.mcall_entries = {mcall} if mcall is not None else set()
-        self._phys_node: dict[int, int] = {}
+        self._phys_node: dict[int, int] = {}  # looked-up PC -> node
+        self.phys: list[_Phys] = []  # the distinct physical frames of all records
+        self._phys_ids: dict = {}
+        self.phys_node: list[int] = []
+        self.phys_unknown: list[int] = []
+        self.phys_kind: list[int] = []
+        self.phys_target: list[int] = []
+        self._root_cache: dict = {}
+        self._args: dict[int, int] = {}
+        self._plans: list = []
 
     def runtime_entry(self, name: str) -> int | None:
-        """Entry of a runtime function by name, decoding only the runtime's names."""
-        if self._runtime_entries is None:
+        """Entry of the function with exactly this (raw) name, found by
+        comparing the names' bytes in place, byte by byte over the functions
+        still matching (NUL included): a few runtime functions are needed, and
+        decoding 400k names for them would cost more than the rest."""
+        if name not in self._runtime_entries:
             t = self.t
-            idx = np.arange(len(t))
-            idx = idx[t.names_start_with(b"runtime.", idx)]
-            m: dict[str, list[int]] = {}
-            for i, raw in zip(idx.tolist(), t.names(idx)):
-                m.setdefault(raw.decode("utf-8", "replace"), []).append(int(self.entries[i]))
-            self._runtime_entries = m
-        ents = self._runtime_entries.get(name)
-        return ents[0] if ents else None
+            if self._name_at is None:
+                self._name_at = t.column("nameoff").astype(np.int64) + t.funcname_base
+            u8 = t.u8
+            cand = np.flatnonzero(self._name_at + len(name) < len(u8))
+            for k, ch in enumerate(name.encode() + b"\0"):
+                cand = cand[u8[self._name_at[cand] + k] == ch]
+                if not len(cand):
+                    break
+            self._runtime_entries[name] = int(self.entries[cand[0]]) if len(cand) else None
+        return self._runtime_entries[name]
 
     # -- slides --------------------------------------------------------------------
     def slide(self) -> tuple[int, str]:
@@ -423,7 +482,8 @@ class _Analyzer:
 
     def _proto_slide(self) -> tuple[int, str]:
         p = self.p
-        used = Counter(f.mapping_id for r in p.records for f in r.frames if f.mapping_id)
+        frames = p.locations.values() if p.locations else (r.frames for r in p.records)
+        used = Counter(f.mapping_id for fs in frames for f in fs if f.mapping_id)
         text = self.b.container.section(".text") or self.b.container.section("__text")
         for mid, _ in used.most_common():
             m = next((m for m in p.mappings if m.id == mid), None)
@@ -440,8 +500,9 @@ class _Analyzer:
 
     def _named_addresses(self, limit: int = 400):
         seen = set()
-        for r in self.p.records:
-            for f in r.frames:
+        p = self.p
+        for frames in (p.locations.values() if p.locations else (r.frames for r in p.records)):
+            for f in frames:
                 if f.address is None or f.function is None or f.inlined or f.address in seen:
                     continue
                 seen.add(f.address)
@@ -478,64 +539,85 @@ class _Analyzer:
         return page if page <= hi else lo
 
     # -- records to physical frames ------------------------------------------------
+    def _intern(self, phys: _Phys) -> int:
+        key = (phys.pc, phys.exact, phys.ret, phys.names, phys.unknown_name)
+        pid = self._phys_ids.get(key)
+        if pid is None:
+            pid = self._phys_ids[key] = len(self.phys)
+            self.phys.append(phys)
+        return pid
+
     def plan(self, slide: int) -> list[_RecordPlan]:
         form = self.p.form
-        out = []
+        if form == gprof.FORM_PROTO:
+            return self._plan_proto(slide)
+        if form == gprof.FORM_DEBUG1:
+            chains = self._chains([f.pc - slide for r in self.p.records for f in r.frames])
+            return [self._plan_debug1(rec, slide, chains) for rec in self.p.records]
+        return [self._plan_debug2(rec, slide) for rec in self.p.records]
+
+    def _plan_proto(self, slide: int) -> list[_RecordPlan]:
+        """One physical frame per Location (its Lines: the inlined frames, then
+        the physical one); runtime/pprof/proto.go drops runtime.goexit, so a
+        whole stack shows fewer logical frames than the limit (goexit took
+        one of them)."""
+        pid_of: dict[int, int] = {}
+        nlines: dict[int, int] = {}
+        for lid, frames in self.p.locations.items():
+            f = frames[-1]
+            pc = f.address - slide
+            pid_of[lid] = self._intern(_Phys(pc, True, tuple(x.function for x in frames), pc + 1,
+                                             f.function))
+            nlines[lid] = len(frames)
+        plans = []
         for rec in self.p.records:
-            if form == gprof.FORM_PROTO:
-                out.append(self._plan_proto(rec, slide))
-            elif form == gprof.FORM_DEBUG1:
-                out.append(self._plan_debug1(rec, slide))
-            else:
-                out.append(self._plan_debug2(rec, slide))
-        return out
+            if not rec.location_ids:  # a record made by hand: group its frames
+                rec_pids, lines, names = [], 0, []
+                for f in rec.frames:
+                    lines += 1
+                    names.append(f.function)
+                    if not f.inlined:
+                        pc = f.address - slide
+                        rec_pids.append(self._intern(_Phys(pc, True, tuple(names), pc + 1,
+                                                           f.function)))
+                        names = []
+                plans.append(_RecordPlan(rec, rec_pids, lines < self.depth_limit))
+                continue
+            ids = rec.location_ids
+            plans.append(_RecordPlan(rec, list(map(pid_of.__getitem__, ids)),
+                                     sum(map(nlines.__getitem__, ids)) < self.depth_limit))
+        return plans
 
-    def _plan_proto(self, rec, slide: int) -> _RecordPlan:
-        phys: list[_Phys] = []
-        names: list[str | None] = []
-        lines = 0
-        for f in rec.frames:  # a Location's Lines: inlined ones, then the physical one
-            lines += 1
-            names.append(f.function)
-            if not f.inlined:
-                pc = f.address - slide
-                phys.append(_Phys(pc, True, tuple(names), ret=pc + 1, unknown_name=f.function))
-                names = []
-        # runtime/pprof/proto.go drops runtime.goexit: a whole stack shows
-        # fewer logical frames than the limit (goexit took one of them).
-        whole = lines < self.depth_limit
-        return _RecordPlan(rec, phys, whole, False)
-
-    def _plan_debug1(self, rec, slide: int) -> _RecordPlan:
+    def _plan_debug1(self, rec, slide: int, chains: dict[int, list[int]]) -> _RecordPlan:
         pcs = [f.pc - slide for f in rec.frames]
         names = [f.function for f in rec.frames]
         # Group the PCs into physical frames: a PC's inline parents are the
         # next PCs when they are their virtual PCs (tracebackPCs emits
         # entry + parentPc + 1 for each parent).
-        chains = self._chains(pcs)
-        phys: list[_Phys] = []
+        pids: list[int] = []
         i = 0
         n = len(pcs)
+        has_goexit = False
         while i < n:
-            ch = chains[i]
             j = i + 1
-            for parent_pc in ch[1:]:
+            for parent_pc in chains[pcs[i]][1:]:
                 if j < n and pcs[j] == parent_pc + 1:
                     j += 1
-            phys.append(_Phys(pcs[i] - 1, True, tuple(names[i:j]), ret=pcs[i]))
+            if j == n and self._is_goexit(pcs[i] - 1):
+                has_goexit = True  # the root: its bytes are newproc1's reserve
+            else:
+                pids.append(self._intern(_Phys(pcs[i] - 1, True, tuple(names[i:j]), pcs[i])))
             i = j
-        has_goexit = bool(phys) and self._is_goexit(phys[-1].pc)
-        return _RecordPlan(rec, phys, has_goexit, has_goexit)
+        return _RecordPlan(rec, pids, has_goexit)
 
-    def _chains(self, pcs: list[int]) -> list[list[int]]:
+    def _chains(self, pcs: list[int]) -> dict[int, list[int]]:
         """For return PCs: the lookup PCs of their logical frames (innermost
         first, the parents' entry + parentPc)."""
         uniq = sorted(set(pcs))
-        ch = self.b.lookup_pcs(np.array([p - 1 for p in uniq], dtype=np.uint64), exact=True)
-        ptr = ch.frame_ptr.tolist()
-        fpc = ch.frame_pc.tolist()
-        by = {p: fpc[ptr[k]:ptr[k + 1]] for k, p in enumerate(uniq)}
-        return [by[p] for p in pcs]
+        batch = self.b.lookup_pcs(np.array([p - 1 for p in uniq], dtype=np.uint64), exact=True)
+        ptr = batch.frame_ptr.tolist()
+        fpc = batch.frame_pc.tolist()
+        return {p: fpc[ptr[k]:ptr[k + 1]] for k, p in enumerate(uniq)}
 
     def _is_goexit(self, pc: int) -> bool:
         fi = self.t.find_index(pc)
@@ -548,7 +630,7 @@ class _Analyzer:
         phys: list[_Phys] = []
         pending_inline: list[str] = []
         gap_at = None
-        system = self.p.system
+        system = rec.system
         for k, f in enumerate(rec.frames):
             if rec.elided_at is not None and k == rec.elided_at:
                 gap_at = len(phys)
@@ -564,24 +646,32 @@ class _Analyzer:
             pending_inline = []
             if f.pc is not None and system:
                 pc = f.pc - slide
-                exact = f.offset is None
             else:
                 pc = self._entry_for(f)
                 if pc is None:
                     phys.append(_Phys(0, True, names, unknown_name=f.function))
                     continue
-                exact = f.offset is None
                 pc += f.offset or 0
-            if exact:
+            if f.offset is None:  # at the function's entry: a goroutine not yet run
                 phys.append(_Phys(pc, True, names))
             else:
                 phys.append(_Phys(pc - 1, False, names, ret=pc))
         if rec.elided_at is not None and rec.elided_at >= len(rec.frames):
             gap_at = len(phys)
         has_goexit = bool(phys) and phys[-1].names[-1] == GOEXIT
-        plan = _RecordPlan(rec, phys, True, has_goexit, gap_at=gap_at)
+        if has_goexit:  # the root: its bytes are newproc1's reserve
+            phys.pop()
+        plan = _RecordPlan(rec, [self._intern(p) for p in phys], True, gap_at=gap_at,
+                           system=system)
+        # The runtime frames below a parked goroutine's first printed frame
+        # are hidden, unless the traceback printed runtime frames (because
+        # nothing else was there, traceback1) or started elsewhere: at the
+        # caller of runtime.Stack or of entersyscall (running, syscall), or at
+        # the signal's PC on an M's g0 stack (goroutine 0).
         state = (rec.state or "").split(" ")[0]
-        plan.leaf_hidden = not system and state not in ("running", "syscall")
+        plan.leaf_hidden = not system and state not in ("running", "syscall") and \
+            rec.goroutine != 0 and not (rec.frames and rec.frames[0].function is not None
+                                        and _printed_runtime(rec.frames[0].function))
         plan.unavailable = rec.stack_unavailable
         if rec.created_by is not None:
             plan.creator = rec.created_by.function
@@ -614,14 +704,30 @@ class _Analyzer:
         return ents[0]
 
     # -- nodes -------------------------------------------------------------------------
-    def resolve(self, plans: list[_RecordPlan]) -> None:
-        """Look every physical frame up in one batch; make their nodes."""
-        pcs = sorted({p.pc for plan in plans for p in plan.phys if p.unknown_name is None or p.pc})
-        if not pcs:
-            return
-        look = _lookup_pcs(self.b, np.array(pcs, np.int64))
-        for k, pc in enumerate(pcs):
-            self._phys_node[pc] = self._make_node(look, k, pc)
+    def resolve(self) -> None:
+        """Look every distinct physical frame up in one batch and make its node;
+        decode the call instruction before every return address."""
+        phys = self.phys
+        pcs = sorted({p.pc for p in phys if p.unknown_name is None or p.pc})
+        if pcs:
+            look = _lookup_pcs(self.b, np.array(pcs, np.int64))
+            for k, pc in enumerate(pcs):
+                self._phys_node[pc] = self._make_node(look, k, pc)
+        outside = self._virtual("?", unknown=1)
+        node = [self._phys_node.get(p.pc, outside) if p.unknown_name is None or p.pc
+                else outside for p in phys]
+        rets = np.array([p.ret or 0 for p in phys], np.int64)
+        kind, target = self.calls.calls_at(rets)
+        kind = np.where(rets == 0, -1, kind)
+        if self.p.form == gprof.FORM_DEBUG2:
+            # A frame an injected call (sigpanic, asyncPreempt) interrupted
+            # printed its own PC, not a return address (traceback.go unwindTrap).
+            for i in np.flatnonzero(kind == NO_CALL).tolist():
+                node[i] = self.exact_node(int(rets[i]))
+        self.phys_node = node
+        self.phys_unknown = [self.nodes[n].unknown for n in node]
+        self.phys_kind = kind.tolist()
+        self.phys_target = target.tolist()
 
     def exact_node(self, pc: int) -> int:
         """The node of a frame looked up at ``pc`` itself."""
@@ -677,7 +783,7 @@ class _Analyzer:
     def _func_ids(self):
         if self.func_ids is None:
             self.func_ids = self.t.column("func_id").astype(np.int64)
-            self.wrapper_id = self.b.func_id_value("wrapper")
+            self.wrapper_id = self.b.func_ids.wrapper
         return self.func_ids
 
     def is_wrapper(self, fi: int) -> bool:
@@ -699,7 +805,7 @@ class _Analyzer:
         return not _exported_runtime(name)
 
     def hidden(self, fi: int) -> bool:
-        if self.p.form == gprof.FORM_DEBUG2 and not self.p.system:
+        if self.p.form == gprof.FORM_DEBUG2:
             return self.hidden_in_debug2(fi)
         return self.is_wrapper(fi)
 
@@ -790,6 +896,47 @@ class _Analyzer:
         got, unk = self.inferred_nodes([[(fi, c.ret)] for c in sites])
         return got if not unk else [self._virtual("[hidden frames]", unknown=1)]
 
+    def _names_ending_in_digit(self, indices: np.ndarray) -> list[bytes]:
+        """The raw names of the functions ``indices`` whose names end in a digit
+        (b"" for the others): each name's NUL is looked for 64 bytes at a time,
+        for all names at once, and only those names are read (80k wrappers in
+        big binaries)."""
+        t = self.t
+        u8 = t.u8
+        width = 64
+        start = t.column("nameoff", indices).astype(np.int64) + t.funcname_base
+        end = np.full(len(start), -1, np.int64)
+        pos = start.copy()
+        todo = np.flatnonzero((start >= 0) & (start < len(u8)))
+        for _ in range(64):  # names of up to 4 KiB
+            if not len(todo):
+                break
+            todo = todo[pos[todo] + width <= len(u8)]
+            win = u8[pos[todo][:, None] + np.arange(width)]
+            nul = (win == 0).argmax(axis=1)
+            hit = win[np.arange(len(todo)), nul] == 0
+            end[todo[hit]] = pos[todo[hit]] + nul[hit]
+            todo = todo[~hit]
+            pos[todo] += width
+        last = u8[np.maximum(end - 1, 0)]
+        digit = (end > start) & (last >= ord("0")) & (last <= ord("9"))
+        out = [b""] * len(indices)
+        for k in np.flatnonzero(digit).tolist():
+            out[k] = u8[start[k]:end[k]].tobytes()
+        return out
+
+    def args_of(self, fi: int) -> int:
+        """_func.args of function fi (read for all root frames at once, on first use)."""
+        got = self._args.get(fi)
+        if got is None:
+            roots = sorted({self.nodes[self.phys_node[plan.pids[-1]]].func_index
+                            for plan in self._plans if plan.pids} | {fi})
+            roots = [r for r in roots if r >= 0]
+            col = self.t.column("args", np.array(roots, np.int64)).tolist()
+            self._args.update(zip(roots, col))
+            got = self._args[fi]
+        return got
+
     def gowrap_callers(self, entry: int) -> list[int]:
         """Go statement wrappers (funcID wrapper, named F.gowrapN or F.funcN)
         that call or jump to ``entry``."""
@@ -798,15 +945,20 @@ class _Analyzer:
             self._func_ids()
             if self.wrapper_id is not None:
                 cand = np.flatnonzero(self.func_ids == self.wrapper_id)
-                names = self.t.names(cand)
                 pat = re.compile(rb"\.(gowrap\d+|func\d+)$")
-                for fi, raw in zip(cand.tolist(), names):
-                    if pat.search(raw):
-                        for c in self.calls.calls_in(fi):
-                            if c.target is not None:
-                                idx.setdefault(c.target, []).append(fi)
+                for fi, name in zip(cand.tolist(), self._names_ending_in_digit(cand)):
+                    if pat.search(name):
+                        for _, target in self.calls.direct_calls_in(fi):
+                            idx.setdefault(target, []).append(fi)
             self._gowrap_index = idx
         return self._gowrap_index.get(entry, [])
+
+
+def _printed_runtime(name: str) -> bool:
+    """A frame debug=2 prints only when it prints runtime frames too."""
+    if name == "runtime.gopanic":
+        return False
+    return "." not in name or (name.startswith("runtime.") and not _exported_runtime(name))
 
 
 def _exported_runtime(name: str) -> bool:
@@ -832,27 +984,32 @@ def analyze(profile: gprof.GoroutineProfile, binary, config: StackMemConfig = St
     """Account every goroutine of ``profile`` with the frame sizes of ``binary``."""
     an = _Analyzer(profile, binary, config)
     slide, slide_source = an.slide()
-    plans = an.plan(slide)
-    an.resolve(plans)
+    plans = an._plans = an.plan(slide)
+    an.resolve()
     _check_names(an, plans)
+    gaps = _call_mismatches(an, plans)
     start, floor = _starting_size(an), free_floor(binary)
     acc: dict = {}
-    for plan in plans:
-        nodes, truncated, elided, unknown = _assemble(an, plan)
+    for plan, mismatched in zip(plans, gaps):
+        nodes, truncated, elided, unknown = _assemble(an, plan, mismatched)
         key = (tuple(nodes), tuple(sorted(plan.rec.labels.items())))
         a = acc.get(key)
         if a is None:
             acc[key] = [plan.rec.count, truncated, elided, unknown]
         else:
             a[0] += plan.rec.count
+    node_bytes = [n.bytes for n in an.nodes]
+    node_frames = [n.frames for n in an.nodes]
     stacks = []
     for (nodes, labels), (count, truncated, elided, unknown) in acc.items():
-        frames = tuple(f for nid in nodes for f in an.nodes[nid].frames)
-        used = sum(an.nodes[nid].bytes for nid in nodes)
-        stacks.append(Stack(count, used, allocated_estimate(used, start, floor), truncated, elided,
-                            unknown, frames, labels))
-    stacks.sort(key=lambda s: (-s.used_bytes * s.goroutines, -s.goroutines,
-                               [f.function for f in s.frames]))
+        frames = tuple(itertools.chain.from_iterable(map(node_frames.__getitem__, nodes)))
+        used = sum(map(node_bytes.__getitem__, nodes))
+        stacks.append((Stack(count, used, allocated_estimate(used, start, floor), truncated,
+                             elided, unknown, frames, labels), nodes))
+    stacks.sort(key=lambda sn: (-sn[0].used_bytes * sn[0].goroutines, -sn[0].goroutines,
+                                sn[1]))
+    index = _node_index(an, stacks)
+    stacks = [st for st, _ in stacks]
     goroutines = sum(s.goroutines for s in stacks)
     used = sum(s.used_bytes * s.goroutines for s in stacks)
     allocated = sum(s.allocated_bytes * s.goroutines for s in stacks)
@@ -869,7 +1026,7 @@ def analyze(profile: gprof.GoroutineProfile, binary, config: StackMemConfig = St
                                    f"({metric} bytes) by {-unaccounted} bytes")
                 unaccounted = 0
     trunc = [s for s in stacks if s.truncated]
-    packages, modules = _package_maps(binary, stacks)
+    packages, modules = _package_maps(binary, index.names, index.first)
     return StackMemResult(
         form=profile.form, go_version=binary.go_version, arch=binary.arch,
         depth_limit=an.depth_limit, starting_stack_size=start, free_floor=floor,
@@ -879,7 +1036,37 @@ def analyze(profile: gprof.GoroutineProfile, binary, config: StackMemConfig = St
         truncated_goroutines=sum(s.goroutines for s in trunc),
         truncated_used_bytes=sum(s.used_bytes * s.goroutines for s in trunc),
         unknown_goroutines=sum(s.goroutines for s in stacks if s.unknown_frames),
-        warnings=tuple(an.warnings), packages=packages, modules=modules)
+        warnings=tuple(an.warnings), packages=packages, modules=modules, index=index)
+
+
+def _node_index(an: _Analyzer, stacks: list) -> _Index:
+    """The stacks' logical frames as arrays, gathered from the nodes' frames."""
+    code_of: dict[str, int] = {}
+    first: list[MemFrame] = []
+    node_ptr = [0]
+    node_codes: list[int] = []
+    node_fbytes: list[int] = []
+    for n in an.nodes:
+        for f in n.frames:
+            c = code_of.get(f.function)
+            if c is None:
+                c = code_of[f.function] = len(first)
+                first.append(f)
+            node_codes.append(c)
+            node_fbytes.append(f.bytes)
+        node_ptr.append(len(node_codes))
+    ptr = np.array(node_ptr, np.int64)
+    codes = np.array(node_codes, np.int64)
+    fbytes = np.array(node_fbytes, np.int64)
+    all_nodes = np.fromiter(itertools.chain.from_iterable(nodes for _, nodes in stacks), np.int64)
+    owner = np.repeat(np.arange(len(stacks), dtype=np.int64),
+                      [len(nodes) for _, nodes in stacks])
+    lens = ptr[all_nodes + 1] - ptr[all_nodes]
+    offs = np.cumsum(lens) - lens
+    gather = np.repeat(ptr[all_nodes] - offs, lens) + np.arange(int(lens.sum()), dtype=np.int64)
+    counts = np.array([st.goroutines for st, _ in stacks], np.int64)
+    return _Index(list(code_of), first, codes[gather], fbytes[gather], np.repeat(owner, lens),
+                  counts)
 
 
 def _starting_size(an: _Analyzer) -> int:
@@ -889,44 +1076,43 @@ def _starting_size(an: _Analyzer) -> int:
     return DEFAULT_STARTING_STACK
 
 
-def _package_maps(binary, stacks) -> tuple[dict, dict]:
+def _package_maps(binary, names: list[str], first: list[MemFrame]) -> tuple[dict, dict]:
     modmap = ModuleMap(binary)
     packages: dict[str, str] = {}
     modules: dict[str, str] = {}
-    for s in stacks:
-        for f in s.frames:
-            if f.function in packages or f.kind == VIRTUAL:
-                continue
-            pkg = package_of(f.function)
-            packages[f.function] = pkg
-            if pkg not in modules:
-                modules[pkg] = modmap.module_of(pkg)
+    for name, f in zip(names, first):
+        if f.kind == VIRTUAL:
+            continue
+        pkg = packages[name] = package_of(name.split(" or ")[0])
+        if pkg not in modules:
+            modules[pkg] = modmap.module_of(pkg)
     return packages, modules
 
 
 def _check_names(an: _Analyzer, plans: list[_RecordPlan]) -> None:
-    """The profile's function names must be the binary's at the same PCs."""
+    """The profile's function names must be the binary's at the same PCs
+    (checked once per distinct frame)."""
     bad: list[str] = []
     total = 0
     outside: list[str] = []
-    for plan in plans:
-        for p in plan.phys:
-            nid = an._phys_node.get(p.pc)
-            if nid is None or an.nodes[nid].frames[0].kind == VIRTUAL:
-                outside.append(p.unknown_name or (p.names[0] if p.names else None) or f"{p.pc:#x}")
-                total += 1
-                continue
-            got = [f.function for f in an.nodes[nid].frames]
-            want = [n for n in p.names if n is not None]
-            if not want:
-                continue
-            total += 1
-            if an.p.form == gprof.FORM_DEBUG1:
-                ok = all(any(_same_function(w, g) for g in got) for w in want)
-            else:
-                ok = _same_function(want[-1], got[-1])
-            if not ok:
-                bad.append(f"{want[-1]} (the binary has {got[-1]} there)")
+    used = set(itertools.chain.from_iterable(plan.pids for plan in plans))
+    for pid in sorted(used):
+        p = an.phys[pid]
+        node = an.nodes[an.phys_node[pid]]
+        total += 1
+        if node.frames[0].kind == VIRTUAL:
+            outside.append(p.unknown_name or (p.names[0] if p.names else None) or f"{p.pc:#x}")
+            continue
+        got = [f.function for f in node.frames]
+        want = [n for n in p.names if n is not None]
+        if not want:
+            continue
+        if an.p.form == gprof.FORM_DEBUG1:
+            ok = all(any(_same_function(w, g) for g in got) for w in want)
+        else:
+            ok = _same_function(want[-1], got[-1])
+        if not ok:
+            bad.append(f"{want[-1]} (the binary has {got[-1]} there)")
     n_bad = len(bad) + len(outside)
     if total and n_bad * 10 > total:
         what = (bad + outside)[:3]
@@ -941,29 +1127,88 @@ def _check_names(an: _Analyzer, plans: list[_RecordPlan]) -> None:
                            f"their PCs: {'; '.join(bad[:3])}")
 
 
-def _assemble(an: _Analyzer, plan: _RecordPlan):
+def _call_mismatches(an: _Analyzer, plans: list[_RecordPlan]) -> list[list[int]]:
+    """Per record, the positions i where frame i's call instruction does not
+    call frame i−1's function (a hidden frame between them), for all records
+    at once: (outer's call is direct to another entry) or (debug=2: no call
+    instruction before a caller of runtime.gopanic: sigpanic was injected)."""
+    lens = [len(plan.pids) for plan in plans]
+    if not sum(lens):
+        return [[] for _ in plans]
+    pids = np.fromiter(itertools.chain.from_iterable(plan.pids for plan in plans), np.int64)
+    node = np.array(an.phys_node, np.int64)[pids]
+    kind = np.array(an.phys_kind, np.int64)[pids]
+    target = np.array(an.phys_target, np.int64)[pids]
+    entry = np.array([n.entry for n in an.nodes], np.int64)[node]
+    func = np.array([n.func_index for n in an.nodes], np.int64)[node]
+    first = np.zeros(len(pids), bool)
+    starts = np.cumsum(lens) - lens
+    first[starts[np.array(lens) > 0]] = True
+    inner_entry = np.r_[0, entry[:-1]]
+    inner_func = np.r_[-1, func[:-1]]
+    ok = ~first & (func >= 0) & (inner_func >= 0)
+    mis = ok & (kind == DIRECT) & (target != inner_entry)
+    if an.p.form == gprof.FORM_DEBUG2:
+        panic = an.runtime_entry("runtime.gopanic")
+        mis |= ok & (kind == NO_CALL) & (inner_entry == (panic if panic is not None else -1))
+    where = np.flatnonzero(mis)
+    out: list[list[int]] = [[] for _ in plans]
+    if len(where):
+        rec = np.searchsorted(starts, where, side="right") - 1
+        for r, w in zip(rec.tolist(), where.tolist()):
+            out[r].append(w - int(starts[r]))
+    return out
+
+
+def _assemble(an: _Analyzer, plan: _RecordPlan, mismatched: list[int]):
     """Nodes of one record, innermost first: its frames, the hidden frames the
     binary determines, and the root (reserve, [truncated]) or elision marks.
     Returns (nodes, truncated, elided frames, unknown frames)."""
-    if plan.unavailable or not plan.phys:
+    if plan.unavailable or not plan.pids:
         return [an._virtual("[stack unavailable]", unknown=1)], False, None, 1
-    phys = plan.phys[:-1] if plan.has_goexit else list(plan.phys)
-    ids = [an._phys_node.get(p.pc, -1) for p in phys]
-    ids = [an._virtual("?", unknown=1) if nid < 0 else nid for nid in ids]
-    rets = np.array([p.ret if p.ret is not None else 0 for p in phys], np.int64)
-    kinds, targets = an.calls.calls_at(rets)
-    kinds = np.where(rets == 0, -1, kinds)
-    if an.p.form == gprof.FORM_DEBUG2:
-        # The frame an injected call (sigpanic, asyncPreempt) interrupted
-        # printed its own PC, not a return address (traceback.go unwindTrap).
-        for i in range(1, len(phys)):
-            if kinds[i] == NO_CALL:
-                ids[i] = an.exact_node(int(rets[i]))
-    real = [an.nodes[n] for n in ids]
+    phys_node = an.phys_node
+    ids = list(map(phys_node.__getitem__, plan.pids))
+    nodes_tab = an.nodes
+    elided = None
+    truncated = False
+    if not (plan.leaf_hidden or mismatched or plan.gap_at is not None):
+        nodes = ids  # the common case: nothing hidden between the frames
+        unknown = sum(map(an.phys_unknown.__getitem__, plan.pids))
+    else:
+        nodes, unknown, elided, truncated = _assemble_hidden(an, plan, ids, set(mismatched))
+    whole = plan.whole
+    root_nodes: list[int] = []
+    root = nodes_tab[ids[-1]]
+    if whole and not plan.no_reserve and root.func_index >= 0 and not plan.system:
+        root_nodes = _root_nodes(an, plan, ids[-1])
+    if whole and an.p.form == gprof.FORM_DEBUG2 and an.version is not None \
+            and an.version < (1, 21):
+        # gentraceback walks at most _TracebackMaxFrames = 100 physical frames,
+        # hidden ones included, and goexit is one of them.
+        walked = sum(1 for n in nodes + root_nodes
+                     if nodes_tab[n].func_index >= 0 or nodes_tab[n].unknown)
+        if walked >= 100:
+            whole = False
+    if whole and plan.no_reserve:
+        pass
+    elif whole:
+        nodes = nodes + root_nodes
+        unknown += sum(nodes_tab[n].unknown for n in root_nodes)
+        nodes.append(an._reserve_node())
+    else:
+        truncated = True
+        nodes = nodes + [an._virtual(TRUNCATED)]
+    return nodes, truncated, elided, unknown
+
+
+def _assemble_hidden(an: _Analyzer, plan: _RecordPlan, ids: list[int], mismatched: set[int]):
+    """The slow path of _assemble: frames hidden at the leaf or between frames,
+    and the mark where the middle of the stack was elided."""
     nodes: list[int] = []
     unknown = 0
     elided = None
     truncated = False
+    nodes_tab = an.nodes
 
     def hidden(paths) -> None:
         nonlocal unknown
@@ -973,11 +1218,13 @@ def _assemble(an: _Analyzer, plan: _RecordPlan):
             unknown += 1
             nodes.append(an._virtual("[hidden frames]", unknown=1))
 
-    if plan.leaf_hidden and real[0].func_index >= 0 and real[0].lookup_pc != real[0].entry:
+    leaf = nodes_tab[ids[0]]
+    if plan.leaf_hidden and leaf.func_index >= 0 and leaf.lookup_pc != leaf.entry:
+        kind = an.phys_kind[plan.pids[0]]
         start = None
-        if kinds[0] == DIRECT:
-            start = int(targets[0])
-        elif kinds[0] == NO_CALL:  # async preemption: runtime.asyncPreempt was injected
+        if kind == DIRECT:
+            start = an.phys_target[plan.pids[0]]
+        elif kind == NO_CALL:  # async preemption: runtime.asyncPreempt was injected
             start = an.runtime_entry("runtime.asyncPreempt")
         if start is None:
             unknown += 1
@@ -989,47 +1236,36 @@ def _assemble(an: _Analyzer, plan: _RecordPlan):
             elided = plan.rec.elided_frames
             truncated = True
             nodes.append(an._virtual(f"[{elided} frames elided]"))
-        elif i > 0 and real[i].func_index >= 0 and real[i - 1].func_index >= 0:
-            inner = real[i - 1]
-            start = None
-            if kinds[i] == DIRECT and int(targets[i]) != inner.entry:
-                start = int(targets[i])
-            elif kinds[i] == NO_CALL and an.p.form == gprof.FORM_DEBUG2 and _is_panic(an, inner):
-                start = an.runtime_entry("runtime.sigpanic")  # hidden: sigpanic, panicmem
+        elif i in mismatched:
+            inner = nodes_tab[ids[i - 1]]
+            if an.phys_kind[plan.pids[i]] == DIRECT:
+                start = an.phys_target[plan.pids[i]]
+            else:  # hidden: sigpanic, panicmem
+                start = an.runtime_entry("runtime.sigpanic")
             if start is not None:
                 hidden(an.search(start, inner.entry))
         nodes.append(nid)
-        unknown += an.nodes[nid].unknown
-    whole = plan.whole
-    root_nodes: list[int] = []
-    if whole and not plan.no_reserve:
-        root = real[-1]
-        if root.func_index >= 0 and _needs_go_wrapper(an, root):
-            got, unk = _go_wrapper(an, plan, root)
-            root_nodes = got if not unk else [an._virtual("[hidden frames]", unknown=1)]
-        elif root.func_index >= 0 and plan.leaf_hidden is not None and an.p.form == \
-                gprof.FORM_DEBUG2 and not an.p.system and \
-                an._func_name(root.func_index) == "main.main":
-            # debug=2 hides runtime.main, which calls main.main (runtime/proc.go)
-            root_nodes = an.caller_nodes("runtime.main", root.entry)
-    if whole and an.p.form == gprof.FORM_DEBUG2 and an.version is not None \
-            and an.version < (1, 21):
-        # gentraceback walks at most _TracebackMaxFrames = 100 physical frames,
-        # hidden ones included, and goexit is one of them.
-        walked = sum(1 for n in nodes + root_nodes
-                     if an.nodes[n].func_index >= 0 or an.nodes[n].unknown)
-        if walked >= 100:
-            whole = False
-    if whole and plan.no_reserve:
-        pass
-    elif whole:
-        nodes.extend(root_nodes)
-        unknown += sum(an.nodes[n].unknown for n in root_nodes)
-        nodes.append(an._reserve_node())
-    else:
-        truncated = True
-        nodes.append(an._virtual(TRUNCATED))
-    return nodes, truncated, elided, unknown
+        unknown += nodes_tab[nid].unknown
+    return nodes, unknown, elided, truncated
+
+
+def _root_nodes(an: _Analyzer, plan: _RecordPlan, root_id: int) -> list[int]:
+    """Hidden frames above the outermost frame a profile shows: the go
+    statement's wrapper, or debug=2's runtime.main above main.main."""
+    key = (root_id, plan.creator, plan.creator_line)
+    got = an._root_cache.get(key)
+    if got is not None:
+        return got
+    root = an.nodes[root_id]
+    out: list[int] = []
+    if _needs_go_wrapper(an, root):
+        got_nodes, unk = _go_wrapper(an, plan, root)
+        out = got_nodes if not unk else [an._virtual("[hidden frames]", unknown=1)]
+    elif an.p.form == gprof.FORM_DEBUG2 and root.frames[-1].function == "main.main":
+        # debug=2 hides runtime.main, which calls main.main (runtime/proc.go)
+        out = an.caller_nodes("runtime.main", root.entry)
+    an._root_cache[key] = out
+    return out
 
 
 def _is_panic(an: _Analyzer, node: _Node) -> bool:
@@ -1040,13 +1276,11 @@ def _needs_go_wrapper(an: _Analyzer, root: _Node) -> bool:
     """A goroutine's start function takes no arguments (Go 1.17+ wraps every
     ``go f(x)`` in a closure: cmd/compile walk of OGO); a root frame with
     arguments was called by that hidden wrapper."""
-    if an.p.system:
-        return False
     if an.version is not None and an.version < (1, 17):
         return False
-    if an._func_name(root.func_index) in (GOEXIT, "runtime.main", "runtime.mstart"):
+    if root.frames[-1].function in (GOEXIT, "runtime.main", "runtime.mstart"):
         return False
-    return int(an.t.column("args", np.array([root.func_index]))[0]) > 0
+    return an.args_of(root.func_index) > 0
 
 
 def _go_wrapper(an: _Analyzer, plan: _RecordPlan, root: _Node) -> tuple[list[int], int]:
@@ -1057,8 +1291,8 @@ def _go_wrapper(an: _Analyzer, plan: _RecordPlan, root: _Node) -> tuple[list[int
             # the wrapper's code is on the go statement's line, which
             # "created by" prints
             narrowed = [fi for fi in narrowed if any(
-                an.t.line_at(an.t.func(fi), c.ret - 1)[1] == plan.creator_line
-                for c in an.calls.calls_in(fi) if c.target == root.entry)]
+                an.t.line_at(an.t.func(fi), ret - 1)[1] == plan.creator_line
+                for ret, target in an.calls.direct_calls_in(fi) if target == root.entry)]
         cands = narrowed or cands
     cands = sorted(set(cands))
     if not cands:
@@ -1070,7 +1304,7 @@ def _go_wrapper(an: _Analyzer, plan: _RecordPlan, root: _Node) -> tuple[list[int
     # the frame is named after all of them.
     sites = []
     for fi in cands:
-        sites += [(fi, c.ret) for c in an.calls.calls_in(fi) if not c.tail and c.target == root.entry]
+        sites += [(fi, ret) for ret, target in an.calls.direct_calls_in(fi) if target == root.entry]
     sizes = {an._bytes_at(ret - 1) for _, ret in sites}
     if len(sites) < len(cands) or len(sizes) != 1 or None in sizes:
         return [], 1

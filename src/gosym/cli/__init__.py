@@ -197,13 +197,46 @@ def progress_reporter(verb: str, unit: str):
 # start-up time matters when gosym symbolizes a handful of PCs.
 COMMAND_MODULES = {
     "info": "info", "funcs": "funcs", "frames": "frames", "check": "check",
-    "symbolize": "symbolize", "stack": "stack", "stackmem": "stackmem", "diff": "diff",
+    "symbolize": "symbolize", "stack": "stack", "depth": "depth", "stackmem": "stackmem",
+    "diff": "diff",
+}
+
+
+# What `gosym --help` lists for each command, so that listing them imports none.
+COMMAND_HELP = {
+    "info": "Container, architecture, Go version, table layout and build info.",
+    "funcs": "Every function: entry, end, name and the decoded _func fields.",
+    "frames": "Stack frame sizes from the pcsp tables, largest first.",
+    "check": "Check every function's pcsp table against its machine code.",
+    "symbolize": "Symbolize PCs exactly as runtime.CallersFrames does.",
+    "stack": "Stack bytes per frame for the stack the PCs describe.",
+    "depth": "Stack depths of pprof profiles, and the stacks Go's profiler cut.",
+    "stackmem": "Goroutine stack memory per stack and frame, from a goroutine profile.",
+    "diff": "Compare two builds function by function: frames, code, inlining.",
 }
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMAND_MODULES)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list, from COMMAND_HELP (as click shortens a command's help)."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            text = COMMAND_HELP.get(name)
+            if text is None:
+                cmd = self.get_command(ctx, name)
+                text = cmd.get_short_help_str(limit) if cmd is not None else ""
+            else:
+                text = click.Command(name, help=text).get_short_help_str(limit)
+            rows.append((name, text))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.commands and name in COMMAND_MODULES:

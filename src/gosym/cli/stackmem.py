@@ -151,7 +151,8 @@ def stackmem_cmd(binary_path: str, profile_path: str, arch: str | None, as_json:
                  pprof_path: str | None, folded_path: str | None, html_path: str | None,
                  free: str, metrics_path: str | None, depth_limit: int | None, top: int,
                  slide: str | None, anchor: str | None) -> None:
-    from .. import goroutine_profile, stackmem, stackmem_output as out_mod
+    from .. import goroutine_profile, stackmem
+    from ..render import stackmem as out_mod
 
     if slide is not None and anchor is not None:
         fail(None, "--slide and --anchor are mutually exclusive", EXIT_USAGE)

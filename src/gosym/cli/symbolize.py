@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..render import Output
 from ..render.symbolize import write_symbolized
 from ..symbolize import SymbolizeConfig, symbolize
-from . import (arch_option, binary_argument, handle_errors, main, open_binary, resolve_pc_input,
-               warn)
+from . import (EXIT_USAGE, arch_option, binary_argument, fail, handle_errors, main, open_binary,
+               resolve_pc_input, warn)
 
 SYMBOLIZE_HELP = """Symbolize PCs exactly as runtime.CallersFrames does.
 
@@ -58,10 +60,29 @@ lines with pc= and profile lines (function+offset next to a PC).
                                             "bias); hex with 0x, may be negative.")
 @click.option("--anchor", metavar="SYM=ADDR",
               help="Runtime address of one function (e.g. main.main); the slide follows.")
+@click.option("--pprof", "pprof_in", metavar="IN", type=click.Path(dir_okay=True, readable=False),
+              help="Fill in the functions and lines of the address-only pprof profile IN from "
+                   "BINARY, as runtime/pprof writes them (PIE slides from its Mappings).")
+@click.option("-o", "--output", "pprof_out", metavar="OUT",
+              type=click.Path(dir_okay=False, writable=True),
+              help="With --pprof: where to write the profile (gzipped; default stdout).")
+@click.option("--force", is_flag=True,
+              help="With --pprof: symbolize again a profile that already has functions.")
 @handle_errors
 def symbolize_cmd(binary_path: str, pcs: tuple[str, ...], arch: str | None, as_json: bool,
                   fmt: str, no_inline: bool, pc_is_exact: bool, slide: str | None,
-                  anchor: str | None) -> None:
+                  anchor: str | None, pprof_in: str | None, pprof_out: str | None,
+                  force: bool) -> None:
+    if pprof_in is None:
+        if pprof_out is not None or force:
+            fail(None, "-o and --force go with --pprof", EXIT_USAGE)
+    else:
+        if pcs or slide is not None or anchor is not None:
+            fail(None, "--pprof takes no PCs, --slide or --anchor (the profile's Mappings "
+                       "give the slide)", EXIT_USAGE)
+        b = open_binary(binary_path, arch)
+        symbolize_pprof(b, pprof_in, pprof_out, force)
+        return
     b = open_binary(binary_path, arch)
     res = resolve_pc_input(b, pcs, slide, anchor)
     cfg = SymbolizeConfig(slide=res.slide, pc_is_exact=pc_is_exact, inline=not no_inline)
@@ -71,3 +92,36 @@ def symbolize_cmd(binary_path: str, pcs: tuple[str, ...], arch: str | None, as_j
     out = Output()
     write_symbolized(out, result, "json" if as_json else fmt, 0 if pc_is_exact else 1)
     out.flush()
+
+
+def symbolize_pprof(b, path: str, out_path: str | None, force: bool) -> None:
+    """--pprof: the profile at ``path`` with its locations symbolized from ``b``."""
+    from .. import pprof, profiles
+    from ..errors import FileAccessError, GosymError
+    from ..pprofsym import symbolize_profile
+    try:
+        profile = profiles.read_profile(path)
+    except FileAccessError as e:
+        fail(path, str(e), EXIT_USAGE)
+    except GosymError as e:
+        fail(path, str(e), e.exit_code)
+    result = symbolize_profile(profile, b, force)
+    if not result.symbolized:
+        warn(f"{path}: the profile already has functions; written as it is (--force to redo)")
+    else:
+        if result.outside:
+            warn(f"{result.outside} locations of the binary's mappings are outside every "
+                 "function; left without lines")
+        if result.other_mappings:
+            warn(f"{result.other_mappings} locations belong to other mappings (not "
+                 f"{b.path}); left as they are")
+    data = pprof.serialize(result.profile)
+    if out_path is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        with open(out_path, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        fail(out_path, e.strerror or str(e), EXIT_USAGE)

@@ -18,7 +18,7 @@ import html
 import json
 from dataclasses import dataclass
 
-from .stackmem import FREE_STACK, UNACCOUNTED, VIRTUAL, MemFrame, Stack, StackMemResult
+from ..stackmem import FREE_STACK, UNACCOUNTED, VIRTUAL, MemFrame, Stack, StackMemResult
 
 FREE_MODES = ("leaf", "root", "none")
 
@@ -169,7 +169,7 @@ def text_report(result: StackMemResult, top: int = 20) -> str:
 def pprof_profile(result: StackMemResult, binary, free: str = "leaf"):
     """A profile.proto message: sample types goroutine/count and stack/bytes
     (bytes last: the default, and what viewers that take the last type show)."""
-    from .pprof import ProfileBuilder
+    from ..pprof import ProfileBuilder
 
     pb = ProfileBuilder(sample_types=[("goroutine", "count"), ("stack", "bytes")],
                         default_sample_type="stack",
