@@ -64,8 +64,8 @@ class DiffConfig:
     min_delta: int = 0
     top: int | None = None
     # Read NEW's tables in a forked child process while this one reads OLD's
-    # (POSIX; big binaries only). The command line does; a library caller
-    # with threads of its own should not fork.
+    # (POSIX; big binaries only, when a core is idle). The command line does;
+    # a library caller with threads of its own should not fork.
     parallel: bool = False
 
 
@@ -721,7 +721,8 @@ def _both_facts(old: GoBinary, new: GoBinary, match: str | None,
     ``parallel``, NEW's are read by a forked child (which inherits the open
     binaries) while this process reads OLD's, and come back pickled through
     a pipe."""
-    if not parallel or not hasattr(os, "fork") or len(old) + len(new) < PARALLEL_MIN_FUNCS:
+    if not parallel or not hasattr(os, "fork") or len(old) + len(new) < PARALLEL_MIN_FUNCS \
+            or not _spare_core():
         return _facts_of(old, match), _facts_of(new, match), None
     r, w = os.pipe()
     pid = os.fork()
@@ -756,6 +757,16 @@ def _both_facts(old: GoBinary, new: GoBinary, match: str | None,
         err.exit_code = payload[3]
         raise err
     raise FormatError(f"{new.path}: cannot decode ({payload[1]})")
+
+
+def _spare_core() -> bool:
+    """Whether a core is idle enough for the child to run beside this process:
+    on a machine already busier than its cores, forking only adds the cost of
+    the pickles."""
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1) - 0.5
+    except (AttributeError, OSError):
+        return False
 
 
 def _facts_of(b: GoBinary, match: str | None) -> BuildFacts:
