@@ -8,7 +8,7 @@ dependency bump) are compared function by function, from their tables alone:
   of one printed name (generic shapes, some closures) are matched by the order
   of their entries within the name, and the result says so.
 * Per function and build: ``frame_size`` and ``max_sp_delta`` (from pcsp, as
-  :mod:`gosym.frames` defines them), code size, ``args``, flags, and the
+  :mod:`gosym.framesize` defines them), code size, ``args``, flags, and the
   functions inlined into it: every entry of its inline tree
   (FUNCDATA_InlTree, runtime/symtabinl.go), nested inlining included.
 * Why a frame changed, where the tables tell: the callees that are newly in
@@ -17,8 +17,8 @@ dependency bump) are compared function by function, from their tables alone:
   capstone; the inline tree at the call says through which inlined body), in
   which case the growth repeats at every level of its recursion.
 
-The result is columnar (numpy arrays, one row per listed function) so that two
-400k-function binaries diff in about the time ``go tool nm`` lists them;
+The result is columnar (numpy arrays, one row per listed function), which keeps
+two 400k-function binaries within seconds (benchmarks/bench_diff.py);
 :attr:`DiffResult.functions` gives the same rows as objects.
 """
 
@@ -105,7 +105,8 @@ class InlinedNames:
 
 
 def printed_name(raw: bytes) -> bytes:
-    """runtime.funcNameForPrint: ``pkg.F[go.shape.int]`` prints as ``pkg.F[...]``."""
+    """runtime.funcNameForPrint: ``pkg.F[go.shape.int]`` prints as ``pkg.F[...]``
+    (pclntab.func_name_for_print, on the raw bytes the name table holds)."""
     i = raw.find(b"[")
     if i < 0:
         return raw
@@ -356,13 +357,6 @@ def _inlined_at(b: GoBinary, index: int, pc: int) -> bytes | None:
     return printed_name(b.inline_entry(func, k).name.encode("utf-8", "replace"))
 
 
-def _code(b: GoBinary, lo: int, hi: int) -> np.ndarray | None:
-    try:
-        return np.frombuffer(b.container.read(lo, hi - lo), np.uint8)
-    except FormatError:
-        return None
-
-
 def _call_candidates(b: GoBinary, entries: np.ndarray, ends: np.ndarray) -> dict[int, list[int]]:
     """Position in entries -> PCs of call encodings aimed at that entry.
 
@@ -385,7 +379,8 @@ def _call_candidates(b: GoBinary, entries: np.ndarray, ends: np.ndarray) -> dict
     total = len(code)
     if b.arch == "amd64":
         pos = np.flatnonzero(code[:max(total - 4, 0)] == 0xE8)
-        rel = np.ndarray((max(total - 4, 0),), "<i4", code, 0, (1,))[pos + 1].astype(np.int64) \
+        # rel32 after each E8 byte: an unaligned int32 view at every position
+        rel = np.ndarray((max(total - 3, 0),), "<i4", code, 0, (1,))[pos + 1].astype(np.int64) \
             if len(pos) else np.zeros(0, np.int64)
         length = 5
     else:

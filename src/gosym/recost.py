@@ -37,7 +37,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .binary import RETURN_ADDRESS_SLOT, GoBinary
+from .binary import GoBinary
 
 # How a frame's NEW bytes were found.
 LINE = "line"  # the call site matched by function name and line
@@ -127,7 +127,7 @@ class Recoster:
     def __init__(self, new: GoBinary) -> None:
         self.b = new
         self.t = new.table
-        self.slot = RETURN_ADDRESS_SLOT[new.arch]
+        self.slot = new.return_address_slot
         self._segments: dict[int, _Segments] = {}
         self._calls: dict[tuple[int, int, int], list[tuple[int, str | None]]] = {}
         self._memo: dict[tuple, tuple] = {}
