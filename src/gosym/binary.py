@@ -54,7 +54,7 @@ class GoBinary:
         self.container: Container = open_container(path, arch)
         self.location: TableLocation = find_table(self.container)
         c = self.container
-        data = c.data[self.location.offset:self.location.offset + self.location.size]
+        data = c.view(self.location.offset, self.location.address, self.location.size)
         self.table = Table(data, go_version=self.go_version_tuple, read_memory=self._read_memory)
         self._text_start_source = "table header"
         h = self.table.header
