@@ -12,7 +12,7 @@ import numpy as np
 from . import pcvalue
 from .buildinfo import BuildInfo, read_buildinfo
 from .container import Container, open_container
-from .errors import FormatError, GosymError
+from .errors import FormatError, GosymError, NotGoBinaryError, UsageError
 from .locate import ModuleData, TableLocation, find_moduledata, find_table
 from .pclntab import (FUNCDATA_INL_TREE, MAGIC_GO118, MAGIC_GO120, PCDATA_INL_TREE_INDEX, Func,
                       InlinedCall, Table, parse_inline_tree_entry, sequence_of_funcs)
@@ -49,10 +49,11 @@ class PcspRange:
 class GoBinary:
     """Entry point of the library: ``gosym.open(path)``."""
 
-    def __init__(self, path: str, arch: str | None = None) -> None:
+    def __init__(self, path: str, arch: str | None = None,
+                 executable: str | None = None) -> None:
         self.path = path
-        self.container: Container = open_container(path, arch)
-        self.location: TableLocation = find_table(self.container)
+        self.container: Container = _open_memory(path, arch, executable)
+        self.location: TableLocation = _find_table(self.container, executable)
         c = self.container
         data = c.view(self.location.offset, self.location.address, self.location.size)
         self.table = Table(data, go_version=self.go_version_tuple, read_memory=self._read_memory)
@@ -87,6 +88,22 @@ class GoBinary:
     @property
     def arch(self) -> str:
         return self.container.arch
+
+    @property
+    def is_core(self) -> bool:
+        """An ELF core file, read as the memory of the dumped process."""
+        return getattr(self.container, "elf_type", None) == "ET_CORE"
+
+    @property
+    def executable_path(self) -> str | None:
+        """The executable given with a core (None when the core was read alone)."""
+        exe = getattr(self.container, "exe", None)
+        return None if exe is None else exe.path
+
+    @property
+    def load_slide(self) -> int:
+        """Run-time minus link-time addresses of the executable of a core; 0 otherwise."""
+        return getattr(self.container, "slide", 0)
 
     @cached_property
     def buildinfo(self) -> BuildInfo:
@@ -282,10 +299,52 @@ class GoBinary:
         self.close()
 
 
-def open(path: str, arch: str | None = None) -> GoBinary:  # noqa: A001 - mirrors builtins.open
-    """Open a Go binary (ELF or Mach-O; ``arch`` picks a fat Mach-O slice)."""
+def _open_memory(path: str, arch: str | None, executable: str | None) -> Container:
+    """The file's container; for a core with its executable, the process's memory."""
+    container = open_container(path, arch)
+    is_core = getattr(container, "elf_type", None) == "ET_CORE"
+    if executable is None:
+        return container
+    if not is_core:
+        container.close()
+        raise UsageError("an executable is given only with a core file, and this is not one")
+    from .container.core import ProcessImage
+
     try:
-        return GoBinary(path, arch)
+        exe = open_container(executable)
+    except GosymError as e:
+        container.close()
+        raise type(e)(f"{executable}: {e}") from None
+    try:
+        return ProcessImage(container, exe)
+    except BaseException:
+        exe.close()
+        container.close()
+        raise
+
+
+def _find_table(container: Container, executable: str | None) -> TableLocation:
+    try:
+        return find_table(container)
+    except NotGoBinaryError:
+        if getattr(container, "elf_type", None) == "ET_CORE" and executable is None:
+            raise NotGoBinaryError(
+                "core file without the program's function table: the kernel dumps only the "
+                "memory a process wrote, not its code; give the executable with --binary "
+                "EXECUTABLE") from None
+        raise
+
+
+def open(path: str, arch: str | None = None,  # noqa: A001 - mirrors builtins.open
+         executable: str | None = None) -> GoBinary:
+    """Open a Go binary (ELF or Mach-O; ``arch`` picks a fat Mach-O slice).
+
+    An ELF core file is read as the memory of the dumped process, at run-time
+    addresses; ``executable`` names the program's file, which supplies what the
+    core does not hold (the kernel dumps no code by default).
+    """
+    try:
+        return GoBinary(path, arch, executable)
     except GosymError:
         raise
     except (ValueError, IndexError, KeyError, OverflowError, MemoryError) as e:

@@ -4,6 +4,8 @@ Every error gosym raises on purpose derives from :class:`GosymError`.  The CLI
 turns one into a single ``gosym: error: FILE: message`` line and an exit status:
 
 * :class:`FileAccessError` (exit 2): the file can't be opened or read at all.
+* :class:`UsageError` (exit 2): the files given do not go together (an
+  executable named for a file that is not a core).
 * :class:`FormatError` (exit 1): the file was read but gosym can't decode it —
   not an executable, not a Go binary, truncated or corrupted tables.
 * :class:`UnsupportedError` (exit 1): a valid binary of a kind gosym does not
@@ -27,6 +29,12 @@ class GosymError(Exception):
 
 class FileAccessError(GosymError):
     """The file does not exist, is a directory, or can't be read."""
+
+    exit_code = 2
+
+
+class UsageError(GosymError):
+    """Arguments that do not fit the files given."""
 
     exit_code = 2
 

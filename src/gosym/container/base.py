@@ -80,6 +80,12 @@ class Container:
             return self._mapped[i]
         return None
 
+    def is_mapped(self, addr: int) -> bool:
+        """addr lies in the image's address space, whether or not the file holds its
+        bytes (.bss; the code a core file did not dump)."""
+        return self.section_at(addr) is not None or \
+            any(s.contains_addr(addr) for s in self.sections if not s.file_size and s.addr)
+
     def addr_to_offset(self, addr: int) -> int | None:
         s = self.section_at(addr)
         if s is None or addr - s.addr >= s.file_size:
