@@ -4,7 +4,8 @@ Importable without pytest. Everything lives under cache_dir() (the
 GOSYM_CACHE environment variable, default ~/.cache/gosym):
 
   testbins/<gover>/<goos>-<goarch>-<variant>/<prog>[.nm|.run.json|.S.txt|.meta.json]
-  realbins/<name>/<bin>[.gosymref.json|.meta.json]
+  realbins/<name>/<bin>[.gosymref.json|.nm|.addr2line.json|.meta.json]
+  realbins/crash-<ver>-linux-<arch>-<variant>/{crash,core,dump.txt,core.meta.json}
   fatbins/<gover>/<prog>[.meta.json]   universal Mach-O of the darwin default builds
 
 See testbins/README.md for how they are made.
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "TestBin", "RealBin", "FatBin", "cache_dir", "testbins", "realbins", "fatbins",
+    "TestBin", "RealBin", "FatBin", "CoreFile", "cache_dir", "testbins", "realbins", "fatbins",
+    "cores",
     "parse_nm", "parse_asm_locals", "load_json",
 ]
 
@@ -73,6 +75,10 @@ class RealBin:
     goarch: str
     gosymref_json_path: Path | None  # None if debug/gosym could not read it
     go_version: str | None = None  # as `go version BIN` reports it, e.g. "go1.15.5"
+    go_version_source: str | None = None  # "go version", or "strings" (most frequent go1.x)
+    nm_path: Path | None = None  # `go tool nm -size -sort address`
+    addr2line_path: Path | None = None  # `go tool addr2line` on a sample: {"pcs", "answers"}
+    source: str = ""  # npm, pypi or build
 
     @property
     def id(self) -> str:
@@ -127,7 +133,7 @@ def realbins() -> list[RealBin]:
         except (OSError, ValueError):
             continue
         binpath = meta_path.with_name(meta_path.name.removesuffix(".meta.json"))
-        if not binpath.is_file():
+        if not binpath.is_file() or meta.get("kind") == "core":
             continue
         out.append(RealBin(
             path=binpath,
@@ -137,7 +143,49 @@ def realbins() -> list[RealBin]:
             goarch=meta["goarch"],
             gosymref_json_path=_opt(binpath.with_name(binpath.name + ".gosymref.json")),
             go_version=meta.get("go_version"),
+            go_version_source=meta.get("go_version_source"),
+            nm_path=_opt(binpath.with_name(binpath.name + ".nm")),
+            addr2line_path=_opt(binpath.with_name(binpath.name + ".addr2line.json")),
+            source=meta.get("source", ""),
         ))
+    return out
+
+
+@dataclass(frozen=True)
+class CoreFile:
+    """An ELF core of testbins/crash, its executable and the runtime's crash dump."""
+
+    path: Path
+    executable: Path
+    dump_path: Path
+    go_version: str  # e.g. "1.27.3"
+    goarch: str
+    variant: str  # exe, pie, pie-full, qemu (see testbins/cores.py)
+    pie: bool
+    written_by: str  # "kernel" or "qemu-user"
+    coredump_filter: str | None  # e.g. "0x33"
+
+    @property
+    def id(self) -> str:
+        return self.path.parent.name
+
+
+def cores() -> list[CoreFile]:
+    """Core files made by `make realbins` (testbins/cores.py), sorted by directory name."""
+    out: list[CoreFile] = []
+    for meta_path in sorted((cache_dir() / "realbins").glob("*/core.meta.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue
+        d = meta_path.parent
+        paths = [d / meta["core"], d / meta["executable"], d / meta["dump"]]
+        if not all(p.is_file() for p in paths):
+            continue
+        out.append(CoreFile(*paths, go_version=meta["version"], goarch=meta["goarch"],
+                            variant=meta["variant"], pie=meta["pie"],
+                            written_by=meta["written_by"],
+                            coredump_filter=meta["coredump_filter"]))
     return out
 
 
