@@ -274,14 +274,13 @@ def record_answers(binpath: Path, tool: Path, arch: list[str], refresh: bool) ->
         facts["gosymref_funcs"] = len(json.loads(ref_path.read_text())["funcs"])
     if refresh or not nm_path.is_file():
         p = _go_tool(["nm", "-size", "-sort", "address", str(binpath)])
-        if p.returncode == 0:
-            nm_path.write_text(p.stdout)
+        nm_path.write_text(p.stdout)  # empty for a binary without symbols
         facts["nm_error"] = None if p.returncode == 0 else p.stderr.strip()[-500:]
     if nm_path.is_file() and (refresh or not a2l_path.is_file()):
         pcs = addr2line_sample(nm_path.read_text())
         p = _go_tool(["addr2line", str(binpath)], "".join(f"{pc:#x}\n" for pc in pcs))
         lines = p.stdout.splitlines()
-        if p.returncode == 0 and len(lines) == 2 * len(pcs):
+        if p.returncode == 0 and len(lines) == 2 * len(pcs):  # no pcs: no symbols to ask about
             a2l_path.write_text(json.dumps({"pcs": pcs, "answers": [
                 [lines[2 * i], lines[2 * i + 1]] for i in range(len(pcs))]}) + "\n")
     return facts
