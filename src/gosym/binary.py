@@ -92,7 +92,7 @@ class GoBinary:
     @property
     def is_core(self) -> bool:
         """An ELF core file, read as the memory of the dumped process."""
-        return getattr(self.container, "elf_type", None) == "ET_CORE"
+        return _is_core(self.container)
 
     @property
     def executable_path(self) -> str | None:
@@ -299,13 +299,16 @@ class GoBinary:
         self.close()
 
 
+def _is_core(container: Container) -> bool:
+    return getattr(container, "elf_type", None) == "ET_CORE"
+
+
 def _open_memory(path: str, arch: str | None, executable: str | None) -> Container:
     """The file's container; for a core with its executable, the process's memory."""
     container = open_container(path, arch)
-    is_core = getattr(container, "elf_type", None) == "ET_CORE"
     if executable is None:
         return container
-    if not is_core:
+    if not _is_core(container):
         container.close()
         raise UsageError("an executable is given only with a core file, and this is not one")
     from .container.core import ProcessImage
@@ -327,7 +330,7 @@ def _find_table(container: Container, executable: str | None) -> TableLocation:
     try:
         return find_table(container)
     except NotGoBinaryError:
-        if getattr(container, "elf_type", None) == "ET_CORE" and executable is None:
+        if _is_core(container) and executable is None:
             raise NotGoBinaryError(
                 "core file without the program's function table: the kernel dumps only the "
                 "memory a process wrote, not its code; give the executable with --binary "
