@@ -95,6 +95,27 @@ def test_symbolize_cli_on_core(c):
     assert (frames[-1]["function"], frames[-1]["line"]) == (phys.function, phys.line)
 
 
+@pytest.mark.parametrize("c", need(CORES, "core files"), **_ids)
+def test_stack_and_frames_on_core(c):
+    """`stack` over the crashing goroutine's PCs and `frames --pc` work on a core too:
+    the physical functions are the dump's, in order."""
+    dump = parse_dump(c.dump_path.read_text())
+    groups = dump[0].groups
+    start = next(k for k, grp in enumerate(groups) if grp[-1].function == "runtime.sigpanic") + 1
+    pcs = [hex(grp[-1].pc) for grp in groups[start + 1:]]  # return addresses after the fault
+    exe = ["--binary", str(c.executable)]
+    r = CliRunner().invoke(main, ["stack", "--json", *exe, str(c.path), *pcs],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    physical = [f["function"] for f in doc["frames"] if not f.get("inlined")]
+    assert physical == [grp[-1].function for grp in groups[start + 1:]]
+    r = CliRunner().invoke(main, ["frames", *exe, "--pc", pcs[0], str(c.path)],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    assert groups[start + 1][-1].function in r.stdout
+
+
 def test_core_refuses_another_executable():
     pie = next((c for c in NEED_EXE if c.pie), None)
     exe = next((c for c in NEED_EXE if not c.pie), None)
