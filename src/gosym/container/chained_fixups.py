@@ -40,7 +40,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-import numpy as np
+from .._lazy import np
 
 from ..errors import FormatError, UnsupportedError
 
