@@ -4,8 +4,8 @@ Every error gosym raises on purpose derives from :class:`GosymError`.  The CLI
 turns one into a single ``gosym: error: FILE: message`` line and an exit status:
 
 * :class:`FileAccessError` (exit 2): the file can't be opened or read at all.
-* :class:`UsageError` (exit 2): the files given do not go together (an
-  executable named for a file that is not a core).
+* :class:`UsageError` (exit 2): bad option values or input; an executable
+  given for a file that is not a core.
 * :class:`FormatError` (exit 1): the file was read but gosym can't decode it —
   not an executable, not a Go binary, truncated or corrupted tables.
 * :class:`UnsupportedError` (exit 1): a valid binary of a kind gosym does not
@@ -34,7 +34,9 @@ class FileAccessError(GosymError):
 
 
 class UsageError(GosymError):
-    """Arguments that do not fit the files given."""
+    """The command was used wrongly: a bad option value, an address that is no
+    address, input with nothing to do, an executable given for a file that is
+    not a core."""
 
     exit_code = 2
 
