@@ -47,8 +47,10 @@ def warn(message: str) -> None:
 
 def open_binary(path: str, arch: str | None = None) -> GoBinary:
     from .. import binary
+    ctx = click.get_current_context(silent=True)
+    executable = ctx.meta.get(_EXECUTABLE_KEY) if ctx is not None else None
     try:
-        return binary.open(path, arch)
+        return binary.open(path, arch, executable)
     except FileAccessError as e:
         fail(path, str(e), EXIT_USAGE)
     except GosymError as e:
@@ -89,8 +91,25 @@ def handle_errors(func: Callable) -> Callable:
 
 # --- options the commands share ---------------------------------------------------------
 
-binary_argument = click.argument("binary_path", metavar="BINARY",
-                                 type=click.Path(dir_okay=True, readable=False))
+_EXECUTABLE_KEY = "gosym.executable"
+
+
+def _remember_executable(ctx: click.Context, _param, value: str | None) -> None:
+    ctx.meta[_EXECUTABLE_KEY] = value
+
+
+_binary_path = click.argument("binary_path", metavar="BINARY",
+                              type=click.Path(dir_okay=True, readable=False))
+_executable_option = click.option(
+    "--binary", metavar="EXECUTABLE", type=click.Path(dir_okay=True, readable=False),
+    expose_value=False, callback=_remember_executable,
+    help="When BINARY is an ELF core file: the program's executable, which supplies the "
+         "code and tables the core lacks. Addresses are the process's (run-time) ones.")
+
+
+def binary_argument(func: Callable) -> Callable:
+    """The BINARY argument (a Go binary, or an ELF core file) and --binary EXECUTABLE."""
+    return _binary_path(_executable_option(func))
 arch_option = click.option("--arch", type=click.Choice(["amd64", "arm64"]), default=None,
                            help="Slice of a fat (universal) Mach-O file; default: the first.")
 match_option = click.option("--match", "pattern", metavar="REGEX",
