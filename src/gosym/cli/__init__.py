@@ -163,12 +163,13 @@ def read_stdin_text() -> str:
     return raw.decode("utf-8", "replace")
 
 
-def read_pc_input(pcs: tuple[str, ...]) -> pcinput.ParsedInput:
-    """PCs from the arguments, else from stdin (numbers, dumps, profile lines)."""
+def read_pc_input(pcs: tuple[str, ...], text: str | None = None) -> pcinput.ParsedInput:
+    """PCs from the arguments, else from ``text`` or stdin (numbers, dumps,
+    profile lines)."""
     from .. import pcinput
     if pcs:
         return pcinput.parse_args(pcs)
-    return pcinput.parse_text(read_stdin_text())
+    return pcinput.parse_text(read_stdin_text() if text is None else text)
 
 
 def anchor_argument(anchor: str | None) -> tuple[str, int] | None:
@@ -182,13 +183,13 @@ def anchor_argument(anchor: str | None) -> tuple[str, int] | None:
 
 
 def resolve_pc_input(b: GoBinary, pcs: tuple[str, ...], slide: str | None,
-                     anchor: str | None) -> pcinput.Resolved:
+                     anchor: str | None, text: str | None = None) -> pcinput.Resolved:
     """The PCs of symbolize and stack: parse, pick the slide, report skipped lines."""
     from .. import pcinput
     if slide is not None and anchor is not None:
         fail(None, "--slide and --anchor are mutually exclusive", EXIT_USAGE)
     anchor_pair = anchor_argument(anchor)
-    parsed = read_pc_input(pcs)
+    parsed = read_pc_input(pcs, text)
     res = pcinput.resolve(b, parsed, None if slide is None else
                           parse_int(slide, "--slide", signed=True), anchor_pair)
     report_skipped(res.skipped)
