@@ -76,3 +76,41 @@ def test_dump_of_another_build_is_flagged():
                            input=open(dump).read())
     assert r.exit_code == 1
     assert "# differs" in r.stdout or "not found in the binary" in r.stdout
+
+
+PIE_STACKMEM = [t for t in STACKMEM if t.pie and t.nm_path is not None
+                and (t.out_dir / "goroutine.debug1.txt").is_file()]
+
+
+def _inferred_slide(binary: str, text: str) -> int | None:
+    r = CliRunner().invoke(main, ["symbolize", "--json", binary], input=text)
+    m = re.search(r"slide (0x[0-9a-f]+) \(inferred", r.stderr)
+    return int(m.group(1), 16) if m else None
+
+
+@pytest.mark.parametrize("tb", need(PIE_STACKMEM, "PIE stackmem test binaries"), ids=binary_id)
+def test_pie_slide_from_debug1(tb):
+    """The slide inferred from a debug=1 profile's '#' lines is the PIE's load
+    slide (the program's own main.main minus the file's), also when every
+    '#' line left names an inlined function, whose +0x offset counts from the
+    physical function's entry (runtime/pprof printStackRecord)."""
+    import json
+
+    from binaries import parse_nm
+    info = json.loads((tb.out_dir / "info.json").read_text())
+    nm = {name: (addr, size) for addr, size, typ, name in parse_nm(tb.nm_path)
+          if typ in "Tt"}
+    truth = info["main_main"] - nm["main.main"][0]
+    assert truth % 0x1000 == 0
+    text = (tb.out_dir / "goroutine.debug1.txt").read_text()
+    assert _inferred_slide(str(tb.path), text) == truth
+    # Keep only the '#' lines whose function+offset does not land inside that
+    # function's own symbol (go tool nm): the names of inlined functions.
+    inlined = []
+    for line in text.splitlines():
+        m = re.match(r"^#\s+0x[0-9a-f]+\s+(\S+)\+(0x[0-9a-f]+)\s", line)
+        if m and (m.group(1) not in nm or int(m.group(2), 16) >= nm[m.group(1)][1]):
+            inlined.append(line)
+    if not inlined:
+        pytest.skip("no '#' line names an inlined function in this build")
+    assert _inferred_slide(str(tb.path), "\n".join(inlined) + "\n") == truth
