@@ -73,5 +73,13 @@ BIG_JOBS ?= 1
 big: toolchains
 	$(PYTHON) benchmarks/build_big.py -j $(BIG_JOBS)
 
-bench: big
-	$(PYTHON) benchmarks/bench_tables.py
+# Every benchmark on every binary size, then the README's speed tables from
+# the results. BENCH_ARGS is passed to each, e.g. '--sizes small,hugo' or
+# '--gosym before=/other/.venv/bin/gosym' to measure another installation too.
+BENCH_ARGS ?=
+bench: venv big
+	$(VPY) benchmarks/bins.py
+	$(VPY) benchmarks/bench_tables.py $(BENCH_ARGS)
+	$(VPY) benchmarks/bench_symbolize.py $(BENCH_ARGS)
+	$(VPY) benchmarks/bench_library.py $(BENCH_ARGS)
+	$(VPY) benchmarks/readme_table.py
