@@ -18,7 +18,7 @@ PCs:
 
 The PCs are random return addresses inside functions, picked by gobench from
 debug/gosym's table (bins.random_pcs); the one-at-a-time calls use the first
---calls of them, the warm-up the next 200. frame_bytes(pc) is called
+--calls of them, the warm-up 200 others (another seed). frame_bytes(pc) is called
 frame_size(pc) in older versions: whichever the installation has is used.
 Targets printed beside: find_frames <= 20 µs, sp_delta/frame_bytes <= 5 µs,
 open no slower than Go's load, frames() per PC no slower than PCToLine.
@@ -64,12 +64,12 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def worker(binary: str, pcs_path: str, calls: int, repeat: int) -> dict:
+def worker(binary: str, pcs_path: str, warm_path: str, calls: int, repeat: int) -> dict:
     """Per-call timings of this interpreter's gosym (public API only)."""
     import gosym
     pcs = [int(line, 16) for line in Path(pcs_path).read_text().split()]
+    warm = [int(line, 16) for line in Path(warm_path).read_text().split()]
     few = pcs[:calls]
-    warm = pcs[calls:calls + WARMUP_PCS] or pcs[:WARMUP_PCS]
     res: dict = {"gosym_file": gosym.__file__, "pcs": len(pcs), "calls": len(few)}
 
     rss0 = _rss_bytes()
@@ -117,9 +117,11 @@ def worker(binary: str, pcs_path: str, calls: int, repeat: int) -> dict:
 
 
 # --- the driver --------------------------------------------------------------------
-def run_worker(python: str, binary: Path, pcs: Path, calls: int, repeat: int) -> dict:
+def run_worker(python: str, binary: Path, pcs: Path, warm: Path, calls: int,
+               repeat: int) -> dict:
     p = subprocess.run([python, str(Path(__file__).resolve()), "--worker", str(binary),
-                        str(pcs), str(calls), str(repeat)], capture_output=True, text=True,
+                        str(pcs), str(warm), str(calls), str(repeat)], capture_output=True,
+                       text=True,
                        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
     if p.returncode != 0:
         return {"error": p.stderr.strip().splitlines()[-1] if p.stderr.strip() else
@@ -307,9 +309,10 @@ def main() -> int:
         print(f"machine: {doc['meta']['machine']}; load average {doc['meta']['load_average_start']}"
               f"; best of {args.repeat} passes")
     for b in binaries:
-        pcs = bins.random_pcs(b.path, args.pcs + args.calls + WARMUP_PCS)
+        pcs = bins.random_pcs(b.path, args.pcs)
+        warm = bins.random_pcs(b.path, WARMUP_PCS, seed=2)
         go = run_go(b.path, pcs, args.calls, args.repeat)
-        results = {i.label: run_worker(i.python, b.path, pcs, args.calls, args.repeat)
+        results = {i.label: run_worker(i.python, b.path, pcs, warm, args.calls, args.repeat)
                    for i in installs}
         doc["binaries"].append({**binary_meta(b), "go": go, "gosym": results})
         if not args.json:
@@ -328,9 +331,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "--worker":
-        _, _, binary_arg, pcs_arg, calls_arg, repeat_arg = sys.argv
-        print(json.dumps(worker(binary_arg, pcs_arg, int(calls_arg), int(repeat_arg))))
+    if len(sys.argv) == 7 and sys.argv[1] == "--worker":
+        _, _, binary_arg, pcs_arg, warm_arg, calls_arg, repeat_arg = sys.argv
+        print(json.dumps(worker(binary_arg, pcs_arg, warm_arg, int(calls_arg),
+                                int(repeat_arg))))
         sys.exit(0)
     sys.path.insert(0, str(HERE))
     import bins  # noqa: E402
