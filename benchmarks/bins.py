@@ -143,11 +143,13 @@ def random_pcs(binary: Path, n: int, seed: int = 1) -> Path:
     Cached under $GOSYM_CACHE/bench/pcs/."""
     d = bench_dir() / "pcs"
     d.mkdir(parents=True, exist_ok=True)
+    tool = gobench_tool()
     key = hashlib.sha256(f"{binary.resolve()}:{binary.stat().st_size}:"
-                         f"{binary.stat().st_mtime_ns}".encode()).hexdigest()[:16]
+                         f"{binary.stat().st_mtime_ns}:{tool.stat().st_mtime_ns}"
+                         .encode()).hexdigest()[:16]
     out = d / f"{binary.name}-{key}-n{n}-s{seed}.txt"
     if not out.is_file():
-        p = subprocess.run([str(gobench_tool()), "pcs", "-n", str(n), "-seed", str(seed),
+        p = subprocess.run([str(tool), "pcs", "-n", str(n), "-seed", str(seed),
                             str(binary)], capture_output=True, check=True)
         tmp = out.with_suffix(".tmp")
         tmp.write_bytes(p.stdout)

@@ -46,7 +46,8 @@ def fmt_time(s: float) -> str:
 
 
 def fmt_ratio(r: float) -> str:
-    return f"{r:.0f}×" if r >= 10 else f"{r:.1f}×" if r >= 1 else f"{r:.2f}×"
+    return (f"{r:.0f}×" if r >= 10 else f"{r:.1f}×" if r >= 1 else f"{r:.2f}×" if r >= 0.1
+            else f"{r:.3f}×")
 
 
 def binary_label(b: dict) -> str:
@@ -114,7 +115,7 @@ def library_table(doc: dict, install: str) -> list[str]:
     if not bs:
         return ["(no bench_library.py results)"]
     out = ["Library calls in one process after warm-up, gosym / Go's `debug/gosym` (gobench) on "
-           "the same PCs: `gosym.open` vs reading the table + `NewLineTable` + `NewTable`; "
+           "the same PCs: `gosym.open` vs `NewLineTable` + `NewTable`; "
            "the one-PC calls vs `PCToLine(pc)`; `frames()` over "
            f"{doc.get('pcs', 0):,} PCs with inline expansion vs `PCToLine(pc-1)` per PC:", "",
            "| binary | " + " | ".join(r[0] for r in rows) + " |",
@@ -128,7 +129,7 @@ def library_table(doc: dict, install: str) -> list[str]:
                 continue
             v = g[key] * unit
             if go_key == "load":
-                ref = (go["read_ns"] + go["table_ns"]) * 1e-9 if "table_ns" in go else None
+                ref = go["table_ns"] * 1e-9 if "table_ns" in go else None
             else:
                 ref = go.get(go_key, 0) * go_unit or None
             cells.append(f"{fmt_time(v)} / {fmt_time(ref)}" if ref else fmt_time(v))

@@ -9,7 +9,8 @@
 //	gobench lib [-repeat R] [-pcs FILE] [-calls M] BINARY
 //	    one JSON object (times in nanoseconds, best of R):
 //	      read_ns       open the ELF file, read .gopclntab and the text address
-//	      table_ns      gosym.NewLineTable + gosym.NewTable (the table load)
+//	      table_ns      gosym.NewLineTable + gosym.NewTable (the table load,
+//	                    from the bytes in memory)
 //	      pctoline_ns   Table.PCToLine(pc), per call, over the PCs of FILE
 //	      pctofunc_ns   Table.PCToFunc(pc), per call
 //	      frame_ns      one physical frame per return address, as
@@ -60,17 +61,9 @@ func readTable(path string) ([]byte, uint64) {
 	if err != nil {
 		fail(2, "%s: %v", path, err)
 	}
-	var text uint64
-	if syms, err := f.Symbols(); err == nil {
-		for _, sym := range syms {
-			if sym.Name == "runtime.text" {
-				text = sym.Value
-				break
-			}
-		}
-	}
+	text := headerTextStart(tab, f.ByteOrder)
 	if text == 0 {
-		text = headerTextStart(tab, f.ByteOrder)
+		text = symbolValue(f, "runtime.text")
 	}
 	if text == 0 {
 		if t := f.Section(".text"); t != nil {
@@ -80,14 +73,29 @@ func readTable(path string) ([]byte, uint64) {
 	return tab, text
 }
 
+func symbolValue(f *elf.File, name string) uint64 {
+	syms, err := f.Symbols()
+	if err != nil {
+		return 0
+	}
+	for _, sym := range syms {
+		if sym.Name == name {
+			return sym.Value
+		}
+	}
+	return 0
+}
+
 // headerTextStart is the pcHeader.textStart field of a Go 1.18+ table
 // (runtime/symtab.go: magic, two pad bytes, minLC, ptrSize, nfunc, nfiles,
 // textStart), or 0 if the table has none (older layouts; Go 1.26+ writes 0).
+// The linker fills it with runtime.text (cmd/link/internal/ld/pcln.go).
 //
 // debug/gosym takes the text start from its caller rather than the header.
-// Without a symbol table, the .text section's address is wrong wherever C
-// code comes first (external linking, e.g. cgo), so read the header, which
-// the linker fills in with runtime.text (cmd/link/internal/ld/pcln.go).
+// The .text section's address is wrong wherever C code comes first
+// (external linking, e.g. cgo), and reading the symbol table for
+// runtime.text costs more than the table load on a big binary, so the
+// header comes first; the symbol table only for tables without the field.
 func headerTextStart(tab []byte, order binary.ByteOrder) uint64 {
 	if len(tab) < 8 {
 		return 0
