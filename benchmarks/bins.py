@@ -266,7 +266,7 @@ def get(size: str, fetch: bool = True, build_big: bool = False) -> BenchBinary |
             return None
         meta = _read_meta(path)
         if meta is None or meta.get("size") != path.stat().st_size:
-            meta = write_meta(path, "awsbig, every AWS SDK for Go service",
+            meta = write_meta(path, "awsbig, AWS SDK for Go",
                               "benchmarks/build_big.py")
         return BenchBinary(size, path, meta["title"], meta["has_symbols"], meta)
     if size not in _FETCH:

@@ -77,9 +77,11 @@ def cli_tables(docs: dict, install: str) -> list[str]:
         return ["(no bench_tables.py / bench_symbolize.py results)"]
     order = sorted(by_binary.values(), key=lambda r: r["meta"]["bytes"])
     out = []
-    for what, key, fmt in (("wall time", "wall_s", fmt_time),
-                           ("peak RSS", "peak_rss_bytes", fmt_mb)):
-        ratio_key = "time_ratio" if key == "wall_s" else "rss_ratio"
+    for what, key, ratio_key, fmt in (
+            ("wall time", "wall_s", "time_ratio", fmt_time),
+            ("CPU time (user+sys; steadier than wall time on a busy machine)", "cpu_s",
+             "cpu_ratio", fmt_time),
+            ("peak RSS", "peak_rss_bytes", "rss_ratio", fmt_mb)):
         out.append(f"gosym's {what} and its ratio to the Go tool's on the same input in the "
                    "same run:")
         out.append("")
@@ -90,8 +92,8 @@ def cli_tables(docs: dict, install: str) -> list[str]:
             for c in commands:
                 case = r["cases"].get(c)
                 g = case and case["gosym"].get(install)
-                cells.append(f"{fmt(g[key])}, {fmt_ratio(g[ratio_key])}" if g and g["ok"]
-                             else "–")
+                cells.append(f"{fmt(g[key])}, {fmt_ratio(g[ratio_key])}"
+                             if g and g["ok"] and key in g else "–")
             out.append(f"| {binary_label(r['meta'])} | " + " | ".join(cells) + " |")
         out.append("")
     groups: dict[str, list[str]] = {}
