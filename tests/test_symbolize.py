@@ -48,7 +48,7 @@ def test_callers_frames(tb):
         assert slide == 0
     # Both lookup paths: the cached Python stepper (few tables) and the
     # vectorised decoder (many tables; forced with small_batch=0).
-    for small in (S._SMALL_BATCH, 0):
+    for small in (S.SMALL_BATCH, 0):
         r = S.Resolver(b, small_batch=small)
         for sample in run["samples"]:
             res = S.symbolize(b, sample["pcs"], S.SymbolizeConfig(slide=slide), r)

@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple
 
 from .errors import GosymError
-from .pclntab import func_name_for_print
 
 _SPLIT = re.compile(r"[\s,\[\]]+")
 _HEX_TOKEN = re.compile(r"^(?:0[xX])?[0-9a-fA-F]+$")
@@ -283,18 +282,9 @@ class NameIndex:
 
     def __init__(self, binary) -> None:
         self.b = binary
-        self._map: dict[str, list[int]] | None = None
 
     def entries(self, name: str) -> list[int]:
-        if self._map is None:
-            t = self.b.table
-            ents = t.entries
-            m: dict[str, list[int]] = {}
-            for i, raw in enumerate(t.names()):
-                m.setdefault(func_name_for_print(raw.decode("utf-8", "replace")), []).append(
-                    int(ents[i]))
-            self._map = m
-        return self._map.get(name, [])
+        return [self.b.table.entry_of(i) for i in self.b.indices_named(name)]
 
 
 def resolve(binary, parsed: ParsedInput, slide: int | None = None,

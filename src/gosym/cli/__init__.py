@@ -1,5 +1,10 @@
 """The ``gosym`` command: a thin layer over the library.
 
+Each command lives in its own module, which parses options, calls one library
+function and picks a renderer (:mod:`gosym.render`). What the commands share
+is here: the group, error handling and exit status, and the option parsers
+(binary, --arch, --match, addresses, PC input).
+
 Exit status: 0 success; 1 the file could not be decoded (not a Go binary,
 malformed, unsupported) or a check found mismatches; 2 usage errors and files
 that cannot be opened (missing, directory, no permission).
@@ -11,7 +16,7 @@ import functools
 import importlib
 import os
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import click
 
@@ -19,8 +24,11 @@ import click
 # core at import, which costs CPU on every short run. Set before numpy loads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from .. import binary as binary_mod  # noqa: E402
 from ..errors import FileAccessError, GosymError  # noqa: E402
+
+if TYPE_CHECKING:
+    from .. import pcinput
+    from ..binary import GoBinary
 
 EXIT_OK = 0
 EXIT_FORMAT = 1
@@ -37,9 +45,10 @@ def warn(message: str) -> None:
     click.echo(f"gosym: {message}", err=True)
 
 
-def open_binary(path: str, arch: str | None = None) -> binary_mod.GoBinary:
+def open_binary(path: str, arch: str | None = None) -> GoBinary:
+    from .. import binary
     try:
-        return binary_mod.open(path, arch)
+        return binary.open(path, arch)
     except FileAccessError as e:
         fail(path, str(e), EXIT_USAGE)
     except GosymError as e:
@@ -78,11 +87,111 @@ def handle_errors(func: Callable) -> Callable:
     return wrapper
 
 
+# --- options the commands share ---------------------------------------------------------
+
 binary_argument = click.argument("binary_path", metavar="BINARY",
                                  type=click.Path(dir_okay=True, readable=False))
 arch_option = click.option("--arch", type=click.Choice(["amd64", "arm64"]), default=None,
                            help="Slice of a fat (universal) Mach-O file; default: the first.")
+match_option = click.option("--match", "pattern", metavar="REGEX",
+                            help="Only functions whose name matches.")
 
+
+def exclusive_formats(as_json: bool, as_csv: bool) -> str:
+    """The output format of --json/--csv (mutually exclusive) or "text"."""
+    if as_json and as_csv:
+        fail(None, "--json and --csv are mutually exclusive", EXIT_USAGE)
+    return "json" if as_json else "csv" if as_csv else "text"
+
+
+def select_functions(b: GoBinary, pattern: str | None):
+    """Indices of the functions --match selects (all without it)."""
+    import re
+    try:
+        return b.select(pattern)
+    except re.error as e:
+        fail(None, f"invalid --match regular expression: {e}", EXIT_USAGE)
+
+
+def parse_int(text: str, what: str | None = None, signed: bool = True) -> int:
+    """An integer option or argument: hex with 0x or when it has a hex letter,
+    else decimal; a leading - when ``signed``."""
+    t = text.strip().lower()
+    neg = signed and t.startswith("-")
+    if signed:
+        t = t.lstrip("+-")
+    try:
+        v = int(t, 16) if t.startswith("0x") or any(c in "abcdef" for c in t) else int(t, 10)
+    except ValueError:
+        fail(None, f"{what}: not a number: {text!r}" if what else f"not an address: {text!r}",
+             EXIT_USAGE)
+        raise AssertionError
+    return -v if neg else v
+
+
+def read_pc_input(pcs: tuple[str, ...]) -> pcinput.ParsedInput:
+    """PCs from the arguments, else from stdin (numbers, dumps, profile lines)."""
+    from .. import pcinput
+    if pcs:
+        return pcinput.parse_args(pcs)
+    stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
+    raw = stdin.read() if stdin is not None else sys.stdin.read().encode()
+    return pcinput.parse_text(raw.decode("utf-8", "replace"))
+
+
+def resolve_pc_input(b: GoBinary, pcs: tuple[str, ...], slide: str | None,
+                     anchor: str | None) -> pcinput.Resolved:
+    """The PCs of symbolize and stack: parse, pick the slide, report skipped lines."""
+    from .. import pcinput
+    if slide is not None and anchor is not None:
+        fail(None, "--slide and --anchor are mutually exclusive", EXIT_USAGE)
+    anchor_pair = None
+    if anchor is not None:
+        sym, sep, addr = anchor.rpartition("=")
+        if not sep or not sym:
+            fail(None, f"--anchor wants SYM=ADDR, got {anchor!r}", EXIT_USAGE)
+        anchor_pair = (sym, parse_int(addr, "--anchor"))
+    parsed = read_pc_input(pcs)
+    res = pcinput.resolve(b, parsed,
+                          None if slide is None else parse_int(slide, "--slide"), anchor_pair)
+    report_skipped(res.skipped)
+    if res.slide_source.startswith("inferred") or (res.slide and res.slide_source != "--slide"):
+        warn(f"slide {res.slide:#x} ({res.slide_source})")
+    if not res.pcs and parsed.lines and (parsed.items or res.skipped):
+        fail(None, "no PCs in the input", EXIT_USAGE)
+    return res
+
+
+def report_skipped(skipped: list, limit: int = 20) -> None:
+    for s in skipped[:limit]:
+        text = s.text.strip()
+        if len(text) > 60:
+            text = text[:57] + "..."
+        warn(f"input line {s.line_no} skipped: {s.reason}: {text}")
+    if len(skipped) > limit:
+        warn(f"{len(skipped) - limit} more input lines skipped")
+
+
+def progress_reporter(verb: str, unit: str):
+    """A callback(done, total) showing progress on stderr, only for a terminal and
+    only once a run takes a while; None otherwise."""
+    if not sys.stderr.isatty():
+        return None
+    import time
+    start = time.monotonic()
+
+    def report(done: int, total: int) -> None:
+        if time.monotonic() - start < 2.0:
+            return
+        sys.stderr.write(f"\rgosym: {verb} {done}/{total} {unit} ({100 * done // total}%)")
+        sys.stderr.flush()
+        if done + 1024 >= total:
+            sys.stderr.write("\r\033[K")
+
+    return report
+
+
+# --- the group ----------------------------------------------------------------------------
 
 # Each command lives in its own module, imported only when that command runs:
 # start-up time matters when gosym symbolizes a handful of PCs.

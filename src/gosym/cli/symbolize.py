@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from .. import pcinput
 from ..render import Output
+from ..render.symbolize import write_symbolized
 from ..symbolize import SymbolizeConfig, symbolize
-from . import EXIT_USAGE, arch_option, binary_argument, fail, handle_errors, main, open_binary, warn
+from . import (arch_option, binary_argument, handle_errors, main, open_binary, resolve_pc_input,
+               warn)
 
 SYMBOLIZE_HELP = """Symbolize PCs exactly as runtime.CallersFrames does.
 
@@ -39,58 +38,6 @@ lines with pc= and profile lines (function+offset next to a PC).
 """
 
 
-def _parse_int(text: str, what: str) -> int:
-    t = text.strip().lower()
-    neg = t.startswith("-")
-    t = t.lstrip("+-")
-    try:
-        v = int(t, 16) if t.startswith("0x") or any(c in "abcdef" for c in t) else int(t, 10)
-    except ValueError:
-        fail(None, f"{what}: not a number: {text!r}", EXIT_USAGE)
-        raise AssertionError
-    return -v if neg else v
-
-
-def read_input(pcs: tuple[str, ...]) -> pcinput.ParsedInput:
-    if pcs:
-        return pcinput.parse_args(pcs)
-    stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
-    raw = stdin.read() if stdin is not None else sys.stdin.read().encode()
-    return pcinput.parse_text(raw.decode("utf-8", "replace"))
-
-
-def resolve_input(b, pcs: tuple[str, ...], slide: str | None,
-                  anchor: str | None) -> pcinput.Resolved:
-    """Shared by symbolize and stack: parse, pick the slide, report skipped lines."""
-    if slide is not None and anchor is not None:
-        fail(None, "--slide and --anchor are mutually exclusive", EXIT_USAGE)
-    anchor_pair = None
-    if anchor is not None:
-        sym, sep, addr = anchor.rpartition("=")
-        if not sep or not sym:
-            fail(None, f"--anchor wants SYM=ADDR, got {anchor!r}", EXIT_USAGE)
-        anchor_pair = (sym, _parse_int(addr, "--anchor"))
-    parsed = read_input(pcs)
-    res = pcinput.resolve(b, parsed,
-                          None if slide is None else _parse_int(slide, "--slide"), anchor_pair)
-    report_skipped(res.skipped)
-    if res.slide_source.startswith("inferred") or (res.slide and res.slide_source != "--slide"):
-        warn(f"slide {res.slide:#x} ({res.slide_source})")
-    if not res.pcs and parsed.lines and (parsed.items or res.skipped):
-        fail(None, "no PCs in the input", EXIT_USAGE)
-    return res
-
-
-def report_skipped(skipped: list[pcinput.Skipped], limit: int = 20) -> None:
-    for s in skipped[:limit]:
-        text = s.text.strip()
-        if len(text) > 60:
-            text = text[:57] + "..."
-        warn(f"input line {s.line_no} skipped: {s.reason}: {text}")
-    if len(skipped) > limit:
-        warn(f"{len(skipped) - limit} more input lines skipped")
-
-
 @main.command(name="symbolize", help=SYMBOLIZE_HELP)
 @binary_argument
 @click.argument("pcs", nargs=-1, metavar="[PC ...]")
@@ -116,31 +63,11 @@ def symbolize_cmd(binary_path: str, pcs: tuple[str, ...], arch: str | None, as_j
                   fmt: str, no_inline: bool, pc_is_exact: bool, slide: str | None,
                   anchor: str | None) -> None:
     b = open_binary(binary_path, arch)
-    res = resolve_input(b, pcs, slide, anchor)
+    res = resolve_pc_input(b, pcs, slide, anchor)
     cfg = SymbolizeConfig(slide=res.slide, pc_is_exact=pc_is_exact, inline=not no_inline)
-    result = symbolize(b, res.pcs, cfg, b._resolver)
+    result = symbolize(b, res.pcs, cfg)
     for i in result.unknown:
         warn(f"{res.pcs[i]:#x} (input line {res.line_nos[i]}): not inside any function")
     out = Output()
-    if as_json or fmt == "json":
-        _write_json(out, result)
-    elif fmt == "addr2line":
-        for text in result.iter_addr2line():
-            out.write(text.encode("utf-8", "replace"))
-    else:
-        for text in result.iter_go_text(0 if pc_is_exact else 1):
-            out.write(text.encode("utf-8", "replace"))
+    write_symbolized(out, result, "json" if as_json else fmt, 0 if pc_is_exact else 1)
     out.flush()
-
-
-
-def _write_json(out: Output, result) -> None:
-    """The JSON array JsonArrayWriter would write, from pre-formatted elements."""
-    count = 0
-    out.write(b"[")
-    for elems in result.iter_json():
-        if elems:
-            sep = "\n" if count == 0 else ",\n"
-            out.write((sep + ",\n".join(elems)).encode("utf-8", "replace"))
-            count += len(elems)
-    out.write(b"\n]\n" if count else b"]\n")

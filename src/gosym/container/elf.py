@@ -66,11 +66,34 @@ def _pyelftools_header(stream) -> tuple[str, str, list[Section]]:
     return _MACHINES[machine], elf["e_type"], sections
 
 
+class _MappedStream:
+    """The mapped file as the stream pyelftools reads: like a file, and unlike an
+    mmap, seeking past the end is allowed (a cut-off file's headers point there;
+    reads return short, which the decoder reports)."""
+
+    def __init__(self, buf) -> None:
+        self.buf = buf
+        self.pos = 0
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self.pos = pos if whence == 0 else self.pos + pos if whence == 1 else len(self.buf) + pos
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self.buf) if n is None or n < 0 else self.pos + n
+        data = self.buf[self.pos:end] if self.pos < len(self.buf) else b""
+        self.pos += len(data)
+        return data
+
+
 class ElfContainer(Container):
     format = "elf"
 
-    def __init__(self, path: str, stream, buf) -> None:
-        arch, elf_type, sections = _pyelftools_header(stream)
+    def __init__(self, path: str, buf) -> None:
+        arch, elf_type, sections = _pyelftools_header(_MappedStream(buf))
         self.arch = arch
         self.elf_type = elf_type
         super().__init__(path, buf, sections)
