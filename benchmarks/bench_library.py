@@ -3,8 +3,8 @@
 
 For each binary (default: every size of bins.py that is there), in one
 process per gosym installation (the interpreter of its `gosym` script, so
-`--gosym` measures another checkout the same way), after a warm-up on other
-PCs:
+`--gosym` measures another checkout the same way), each call on a freshly
+opened binary after a warm-up on other PCs:
 
 | measure                        | gosym                                      | Go (gobench, debug/gosym)          |
 | ------------------------------ | ------------------------------------------ | ---------------------------------- |
@@ -84,23 +84,28 @@ def worker(binary: str, pcs_path: str, warm_path: str, calls: int, repeat: int) 
             b.func_for_pc(few[0])
     res["open_first_lookup_s"] = _best(repeat, open_and_lookup)
 
-    with gosym.open(binary) as b:
-        # frame_bytes(pc) is the name from now on; older versions call it frame_size(pc).
-        name = "frame_bytes" if hasattr(b, "frame_bytes") else "frame_size"
-        res["frame_bytes_method"] = name
-        calls_by_name = {"find_frames": b.find_frames, "sp_delta": b.sp_delta,
-                         "frame_bytes": getattr(b, name)}
-        for fn in calls_by_name.values():
+    # Each call gets a fresh GoBinary, so that its first pass is not served by
+    # caches another call filled on the same PCs.
+    for label in ("find_frames", "sp_delta", "frame_bytes"):
+        with gosym.open(binary) as b:
+            if label == "frame_bytes":
+                # frame_bytes(pc) is the name from now on; older versions call it frame_size(pc).
+                name = "frame_bytes" if hasattr(b, "frame_bytes") else "frame_size"
+                res["frame_bytes_method"] = name
+                fn = getattr(b, name)
+            else:
+                fn = getattr(b, label)
             for pc in warm:
                 fn(pc)
-        list(b.frames(warm))
-        for label, fn in calls_by_name.items():
+
             def one_pass(fn=fn):
                 for pc in few:
                     fn(pc)
             res[f"{label}_first_us"] = _best(1, one_pass) / len(few) * 1e6
             res[f"{label}_again_us"] = _best(repeat, one_pass) / len(few) * 1e6
 
+    with gosym.open(binary) as b:
+        list(b.frames(warm))
         nframes = 0
 
         def all_frames():
