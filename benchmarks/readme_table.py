@@ -7,7 +7,8 @@ prints Markdown: gosym's wall time and its ratio to the Go tool per command
 and binary, the same for peak RSS, the library's per-call costs next to
 debug/gosym's, and start-up.
 
-    python benchmarks/readme_table.py [--install LABEL] [RESULTS.json ...]
+    python benchmarks/readme_table.py [--install LABEL] [--update-readme README.md]
+                                      [RESULTS.json ...]
 """
 
 from __future__ import annotations
@@ -167,12 +168,31 @@ def measured_line(docs: list[dict]) -> str:
             f"start of each run), best of {repeat}, `make bench`.")
 
 
+SECTION_INTRO = """\
+Every command on binaries of four sizes, each against the Go tool that does the same job on the same
+input in the same run, and the library's calls against Go's own `debug/gosym` in one process
+(`make bench`; how each number is taken: `benchmarks/README.md`). symbolize and stack expand inline
+frames, which addr2line does not. Tables printed by `benchmarks/readme_table.py`.
+"""
+
+
+def update_readme(readme: Path, body: str) -> None:
+    """Replace the text of the README's `## Speed` section (up to the next `## `)."""
+    text = readme.read_text()
+    start = text.index("\n## Speed\n") + len("\n## Speed\n")
+    end = text.find("\n## ", start)
+    end = len(text) if end < 0 else end + 1
+    readme.write_text(text[:start] + "\n" + SECTION_INTRO + "\n" + body + "\n\n" + text[end:])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", nargs="*", type=Path,
                     help="results files (default: the newest of each kind)")
     ap.add_argument("--install", default="gosym",
                     help="which measured installation to report (default: gosym)")
+    ap.add_argument("--update-readme", type=Path, metavar="README", default=None,
+                    help="write the tables into this README's `## Speed` section")
     args = ap.parse_args()
     docs = load(args.results)
     if not docs:
@@ -185,7 +205,11 @@ def main() -> int:
         st = startup_lines(docs["library"], args.install)
         if st:
             lines += [""] + st
-    print("\n".join(lines))
+    if args.update_readme:
+        update_readme(args.update_readme, "\n".join(lines))
+        print(f"readme_table: wrote the speed section of {args.update_readme}", file=sys.stderr)
+    else:
+        print("\n".join(lines))
     for d in docs.values():
         print(f"(from {d['_path']})", file=sys.stderr)
     return 0
