@@ -10,7 +10,7 @@ DEB_PKGS := golang-1.19-go qemu-user-static libc6-arm64-cross binfmt-support gcc
 # Toolchain used for `make sample`.
 SAMPLE_GO ?= 1.27.3
 
-.PHONY: all deps toolchains testbins realbins sample venv test check bench big demo
+.PHONY: all deps toolchains testbins realbins sample venv test check bench bench-deps big demo
 
 # gosym itself is installed (editable, with the test extras) into this virtualenv.
 VENV ?= .venv
@@ -77,7 +77,11 @@ big: toolchains
 # the results. BENCH_ARGS is passed to each, e.g. '--sizes small,hugo' or
 # '--gosym before=/other/.venv/bin/gosym' to measure another installation too.
 BENCH_ARGS ?=
-bench: venv big
+# GNU time measures the peak RSS of each command apart from the benchmark's own.
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEB_PKGS=time
+
+bench: venv bench-deps big
 	$(VPY) benchmarks/bins.py
 	$(VPY) benchmarks/bench_tables.py $(BENCH_ARGS)
 	$(VPY) benchmarks/bench_symbolize.py $(BENCH_ARGS)

@@ -171,10 +171,20 @@ def _has_symbols(path: Path) -> bool:
 
 
 def _count_functions(path: Path) -> int | None:
-    p = subprocess.run([str(gosymref_tool()), str(path)], capture_output=True)
+    """Functions in debug/gosym's table."""
+    p = subprocess.run([str(gobench_tool()), "lib", "-repeat", "1", str(path)],
+                       capture_output=True)
     if p.returncode != 0:
         return None
-    return len(json.loads(p.stdout)["funcs"])
+    return json.loads(p.stdout)["functions"]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _install(size: str, data_or_file: bytes | Path, name: str, title: str, source: str) -> Path:
@@ -198,7 +208,7 @@ def write_meta(path: Path, title: str, source: str) -> dict:
         "title": title,
         "source": source,
         "size": path.stat().st_size,
-        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "sha256": _sha256(path),
         "go_version": _go_version_of(path),
         "has_symbols": _has_symbols(path),
         "functions": _count_functions(path),

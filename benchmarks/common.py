@@ -1,13 +1,15 @@
 """Shared helpers for the benchmarks: wall time and peak RSS of a subprocess.
 
 Each measured command runs as a child process; ``os.wait4`` returns that one
-child's resource usage, so ``ru_maxrss`` is the peak RSS of the command itself
-(not of the benchmark script). Output goes to /dev/null by default, or to a
-file when the caller wants to compare it.
+child's wall and CPU time. Its ``ru_maxrss`` starts at this process's own RSS
+(Linux carries the parent's over the fork), so the peak RSS comes from a run
+started through GNU time where that is installed (see run_once). Output goes
+to /dev/null by default, or to a file when the caller wants to compare it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -16,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,23 +116,58 @@ class Run:
     out_size: int  # bytes written to stdout
 
 
+GNU_TIME = "/usr/bin/time"
+
+
+@functools.lru_cache(maxsize=None)
+def gnu_time() -> str | None:
+    """GNU time, if installed (Debian package `time`)."""
+    try:
+        p = subprocess.run([GNU_TIME, "--version"], capture_output=True, text=True)
+    except OSError:
+        return None
+    return GNU_TIME if "GNU" in p.stdout + p.stderr else None
+
+
 def run_once(argv: Sequence[str], stdout_path: str | os.PathLike | None = None,
              env: dict | None = None, stdin_path: str | os.PathLike | None = None,
-             quiet: bool = False) -> Run:
+             quiet: bool = False, exact_rss: bool = False) -> Run:
     """Run argv once; stdin from a file (or /dev/null), stdout to a file (or
-    /dev/null), stderr inherited (or /dev/null if quiet)."""
+    /dev/null), stderr inherited (or /dev/null if quiet).
+
+    Linux starts a child's peak RSS at its parent's RSS at the fork (exec
+    keeps the higher of the two), so a command started from this Python
+    process never measures below ~15 MB, and below hundreds of MB after the
+    process has read a big file. With exact_rss, GNU time (a ~1 MB process)
+    starts the command where it is installed and reports the command's own
+    peak (%M); that costs its fork and exec in wall time, so timed runs go
+    without it and take their peak RSS from such a run (see Measurement)."""
     target = os.devnull if stdout_path is None else str(stdout_path)
     source = os.devnull if stdin_path is None else str(stdin_path)
-    with open(target, "wb") as out, open(source, "rb") as inp:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(list(argv), stdout=out, stdin=inp, env=env,
-                                stderr=subprocess.DEVNULL if quiet else None)
-        _, status, ru = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    timer = gnu_time() if exact_rss else None
+    rss_file = None
+    if timer is not None:
+        fd, rss_file = tempfile.mkstemp(prefix="gosym-bench-rss-")
+        os.close(fd)
+        argv = [timer, "-f", "%M", "-o", rss_file, "--"] + list(argv)
+    try:
+        with open(target, "wb") as out, open(source, "rb") as inp:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(list(argv), stdout=out, stdin=inp, env=env,
+                                    stderr=subprocess.DEVNULL if quiet else None)
+            _, status, ru = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - t0
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        # ru_maxrss is in kilobytes on Linux, bytes on macOS.
+        rss = ru.ru_maxrss if sys.platform == "darwin" else ru.ru_maxrss * 1024
+        if rss_file is not None:
+            lines = Path(rss_file).read_text().split()
+            if lines and lines[-1].isdigit():
+                rss = int(lines[-1]) * 1024
+    finally:
+        if rss_file is not None:
+            os.unlink(rss_file)
     size = os.path.getsize(target) if stdout_path is not None else 0
-    # ru_maxrss is in kilobytes on Linux, bytes on macOS.
-    rss = ru.ru_maxrss if sys.platform == "darwin" else ru.ru_maxrss * 1024
     return Run(wall, rss, ru.ru_utime, ru.ru_stime, proc.returncode, size)
 
 
@@ -141,9 +179,19 @@ class Measurement:
     argv: list[str]
     runs: list[Run] = field(default_factory=list)
     stdin_path: str | None = None
+    # Peak RSS of runs started through GNU time (run_once's exact_rss), when
+    # there were any; the timed runs' own figures include the parent's RSS.
+    exact_rss: list[int] = field(default_factory=list)
 
     def add(self, run: Run) -> None:
         self.runs.append(run)
+
+    def add_rss_run(self, env: dict | None = None, quiet: bool = False) -> None:
+        """One untimed run for the peak RSS (it also fills the page cache)."""
+        r = run_once(self.argv, None, env, self.stdin_path, quiet=quiet,
+                     exact_rss=gnu_time() is not None)
+        if gnu_time() is not None:
+            self.exact_rss.append(r.maxrss)
 
     def wall(self, how: str = "best") -> float:
         ws = [r.wall for r in self.runs]
@@ -155,7 +203,7 @@ class Measurement:
         return min(cs) if how == "best" else statistics.median(cs)
 
     def maxrss(self, how: str = "best") -> int:
-        rs = [r.maxrss for r in self.runs]
+        rs = self.exact_rss or [r.maxrss for r in self.runs]
         return min(rs) if how == "best" else int(statistics.median(rs))
 
     @property
@@ -166,12 +214,15 @@ class Measurement:
 def measure(label: str, argv: Sequence[str], repeat: int = 3,
             stdout_path: str | os.PathLike | None = None, warmup: bool = True,
             env: dict | None = None, quiet: bool = False) -> Measurement:
-    """Run argv ``repeat`` times (after one untimed warm-up run that fills the page cache)."""
+    """Run argv ``repeat`` times (after one untimed warm-up run that fills the
+    page cache and measures the peak RSS)."""
     m = Measurement(label, list(argv))
     if warmup:
-        run_once(argv, None, env, quiet=quiet)
+        m.add_rss_run(env, quiet)
     for _ in range(repeat):
         m.add(run_once(argv, stdout_path, env, quiet=quiet))
+    if not warmup:
+        m.add_rss_run(env, quiet)
     return m
 
 
@@ -182,12 +233,13 @@ def interleaved(commands: Sequence[tuple], repeat: int = 3,
     commands: (label, argv) or (label, argv, stdin_path) tuples."""
     ms = [Measurement(c[0], list(c[1]), stdin_path=c[2] if len(c) > 2 else None)
           for c in commands]
-    if warmup:
-        for m in ms:
-            run_once(m.argv, None, env, m.stdin_path)
+    for m in ms if warmup else ():
+        m.add_rss_run(env)
     for _ in range(repeat):
         for m in ms:
             m.add(run_once(m.argv, None, env, m.stdin_path))
+    for m in ms if not warmup else ():
+        m.add_rss_run(env)
     return ms
 
 
@@ -304,8 +356,12 @@ def latest_results(kind: str) -> Path | None:
 
 
 def run_meta(installs: Sequence[Install], repeat: int, how: str) -> dict:
+    if gnu_time() is None:
+        print("bench: GNU time (/usr/bin/time, Debian package `time`) is missing: peak RSS "
+              "figures include this process's own (~15 MB or more)", file=sys.stderr)
     return {"machine": machine_line(), "load_average_start": load_average(),
-            "repeat": repeat, "summary": how,
+            "repeat": repeat, "summary": how, "peak_rss_by": "GNU time" if gnu_time() else
+            "wait4 (includes the parent's RSS)",
             "installations": {i.label: i.argv for i in installs}}
 
 
