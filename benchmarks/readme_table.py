@@ -117,10 +117,11 @@ def library_table(doc: dict, install: str) -> list[str]:
     bs = sorted(doc.get("binaries", []), key=lambda b: b["bytes"])
     if not bs:
         return ["(no bench_library.py results)"]
-    out = ["Library calls in one process after warm-up, gosym / Go's `debug/gosym` (gobench) on "
-           "the same PCs: `gosym.open` vs `NewLineTable` + `NewTable`; "
-           "the one-PC calls vs `PCToLine(pc)`; `frames()` over "
-           f"{doc.get('pcs', 0):,} PCs with inline expansion vs `PCToLine(pc-1)` per PC:", "",
+    out = ["Library calls in one process, gosym / Go's `debug/gosym` (gobench) on the same PCs: "
+           "`gosym.open` vs `NewLineTable` + `NewTable`; the one-PC calls, per call over "
+           f"{doc.get('calls', 0):,} PCs each seen once before, vs `PCToLine(pc)`; `frames()` over "
+           f"{doc.get('pcs', 0):,} PCs with inline expansion, per PC, vs `PCToLine(pc-1)` "
+           "(first-time costs: `bench_library.py`'s output):", "",
            "| binary | " + " | ".join(r[0] for r in rows) + " |",
            "|---|" + "---|" * len(rows)]
     for b in bs:
@@ -165,7 +166,7 @@ def measured_line(docs: list[dict]) -> str:
     span = times[0] if times[0] == times[-1] else f"{times[0]} to {times[-1][-5:]}"
     repeat = max(d["meta"]["repeat"] for d in docs)
     return (f"Measured {span} UTC ({rest}; load average {min(loads)} to {max(loads)} at the "
-            f"start of each run), best of {repeat}, `make bench`.")
+            f"start of each benchmark), best of {repeat}.")
 
 
 SECTION_INTRO = """\
