@@ -191,10 +191,25 @@ class GoBinary:
         return None
 
     @cached_property
+    def shortens_generic_names(self) -> bool:
+        """Whether this binary's runtime prints ``pkg.F[...]`` for names with
+        brackets (runtime/symtab.go funcNameForPrint, Go 1.18+, the release that
+        brought generics); older runtimes print every name as it is, e.g. the
+        array type in ``type..eq.[3]error``."""
+        v = self.go_version_tuple
+        if v is not None:
+            return v >= (1, 18)
+        return self.table.layout.entry_is_offset  # the Go 1.18+ table layouts
+
+    def name_for_print(self, symbol: str) -> str:
+        """A function name as this binary's runtime prints it in tracebacks."""
+        return func_name_for_print(symbol) if self.shortens_generic_names else symbol
+
+    @cached_property
     def _print_names(self) -> dict[str, list[int]]:
         m: dict[str, list[int]] = {}
         for i, raw in enumerate(self.table.names()):
-            m.setdefault(func_name_for_print(raw.decode("utf-8", "replace")), []).append(i)
+            m.setdefault(self.name_for_print(raw.decode("utf-8", "replace")), []).append(i)
         return m
 
     def indices_named(self, name: str) -> list[int]:

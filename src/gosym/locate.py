@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
 from .container import Container, Section
 from .errors import FormatError, NotGoBinaryError

@@ -20,6 +20,8 @@ from __future__ import annotations
 import struct
 from array import array
 from bisect import bisect_right
+from itertools import compress, count, islice, repeat
+from operator import lt
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Iterator, Sequence
@@ -321,9 +323,6 @@ def func_name_for_print(name: str) -> str:
     return name[:i] + "[...]" + name[j + 1:]
 
 
-_SMALL_TABLE = 20000  # functions below which functab is validated without numpy
-
-
 class Table:
     """A decoded ``.gopclntab``: header eagerly, everything else on demand.
 
@@ -399,23 +398,16 @@ class Table:
         return self._functab
 
     def _check_functab(self, entries: array, funcoffs: array, n: int) -> None:
+        """Entries sorted, records inside the table; C-speed loops (itertools,
+        operator) so that per-PC users don't pay for numpy's import."""
         h = self.header
         limit = len(self.data) - h.pcln_offset - self.layout.func_size
-        if n < _SMALL_TABLE:
-            bad = next((i for i in range(n) if entries[i + 1] < entries[i]), None)
-            if bad is not None:
-                raise FormatError(f"function table is not sorted (entry {bad + 1} of {n})",
-                                  h.functab_offset)
-            bad = next((i for i in range(n) if funcoffs[i] > limit), None)
-        else:
-            e = np.frombuffer(entries, np.uint64 if entries.itemsize == 8 else np.uint32)
-            unsorted = e[1:] < e[:-1]
-            if bool(unsorted.any()):
-                raise FormatError(f"function table is not sorted (entry "
-                                  f"{int(np.argmax(unsorted)) + 1} of {n})", h.functab_offset)
-            f = np.frombuffer(funcoffs, np.uint64 if funcoffs.itemsize == 8 else np.uint32)
-            over = f[:n] > limit
-            bad = int(np.argmax(over)) if bool(over.any()) else None
+        # index of the first entry smaller than the one before it
+        bad = next(compress(count(), map(lt, islice(entries, 1, None), entries)), None)
+        if bad is not None:
+            raise FormatError(f"function table is not sorted (entry {bad + 1} of {n})",
+                              h.functab_offset)
+        bad = next(compress(count(), map(lt, repeat(limit), islice(funcoffs, n))), None)
         if bad is not None:
             raise FormatError(f"record offset of function {bad} is outside the table",
                               h.functab_offset)

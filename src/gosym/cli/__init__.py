@@ -113,20 +113,35 @@ def select_functions(b: GoBinary, pattern: str | None):
         fail(None, f"invalid --match regular expression: {e}", EXIT_USAGE)
 
 
-def parse_int(text: str, what: str | None = None, signed: bool = True) -> int:
-    """An integer option or argument: hex with 0x or when it has a hex letter,
-    else decimal; a leading - when ``signed``."""
+ADDRESS_RULE = "decimal, or hex with 0x"
+
+
+def parse_int(text: str, what: str, signed: bool = False) -> int:
+    """An integer option (an address, a slide): decimal, or hex with 0x; a
+    leading - only when ``signed``; at most 64 bits."""
     t = text.strip().lower()
-    neg = signed and t.startswith("-")
-    if signed:
-        t = t.lstrip("+-")
+    neg = signed and t[:1] == "-"
+    if neg or (signed and t[:1] == "+"):
+        t = t[1:]
     try:
-        v = int(t, 16) if t.startswith("0x") or any(c in "abcdef" for c in t) else int(t, 10)
+        if t.startswith("0x") and t[2:] and all(c in "0123456789abcdef" for c in t[2:]):
+            v = int(t[2:], 16)
+        elif t.isdigit() and t.isascii():
+            v = int(t, 10)
+        else:
+            raise ValueError
     except ValueError:
-        fail(None, f"{what}: not a number: {text!r}" if what else f"not an address: {text!r}",
-             EXIT_USAGE)
+        fail(None, f"{what}: not a number: {text!r} ({ADDRESS_RULE})", EXIT_USAGE)
         raise AssertionError
+    if v >= 1 << 64:
+        fail(None, f"{what}: {text!r} does not fit in 64 bits", EXIT_USAGE)
     return -v if neg else v
+
+
+def read_stdin_text() -> str:
+    stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
+    raw = stdin.read() if stdin is not None else sys.stdin.read().encode()
+    return raw.decode("utf-8", "replace")
 
 
 def read_pc_input(pcs: tuple[str, ...]) -> pcinput.ParsedInput:
@@ -134,9 +149,17 @@ def read_pc_input(pcs: tuple[str, ...]) -> pcinput.ParsedInput:
     from .. import pcinput
     if pcs:
         return pcinput.parse_args(pcs)
-    stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
-    raw = stdin.read() if stdin is not None else sys.stdin.read().encode()
-    return pcinput.parse_text(raw.decode("utf-8", "replace"))
+    return pcinput.parse_text(read_stdin_text())
+
+
+def anchor_argument(anchor: str | None) -> tuple[str, int] | None:
+    """--anchor SYM=ADDR as (SYM, ADDR)."""
+    if anchor is None:
+        return None
+    sym, sep, addr = anchor.rpartition("=")
+    if not sep or not sym:
+        fail(None, f"--anchor wants SYM=ADDR, got {anchor!r}", EXIT_USAGE)
+    return sym, parse_int(addr, "--anchor")
 
 
 def resolve_pc_input(b: GoBinary, pcs: tuple[str, ...], slide: str | None,
@@ -145,19 +168,14 @@ def resolve_pc_input(b: GoBinary, pcs: tuple[str, ...], slide: str | None,
     from .. import pcinput
     if slide is not None and anchor is not None:
         fail(None, "--slide and --anchor are mutually exclusive", EXIT_USAGE)
-    anchor_pair = None
-    if anchor is not None:
-        sym, sep, addr = anchor.rpartition("=")
-        if not sep or not sym:
-            fail(None, f"--anchor wants SYM=ADDR, got {anchor!r}", EXIT_USAGE)
-        anchor_pair = (sym, parse_int(addr, "--anchor"))
+    anchor_pair = anchor_argument(anchor)
     parsed = read_pc_input(pcs)
-    res = pcinput.resolve(b, parsed,
-                          None if slide is None else parse_int(slide, "--slide"), anchor_pair)
+    res = pcinput.resolve(b, parsed, None if slide is None else
+                          parse_int(slide, "--slide", signed=True), anchor_pair)
     report_skipped(res.skipped)
     if res.slide_source.startswith("inferred") or (res.slide and res.slide_source != "--slide"):
         warn(f"slide {res.slide:#x} ({res.slide_source})")
-    if not res.pcs and parsed.lines and (parsed.items or res.skipped):
+    if not res.pcs:
         fail(None, "no PCs in the input", EXIT_USAGE)
     return res
 
@@ -197,13 +215,43 @@ def progress_reporter(verb: str, unit: str):
 # start-up time matters when gosym symbolizes a handful of PCs.
 COMMAND_MODULES = {
     "info": "info", "funcs": "funcs", "frames": "frames", "check": "check",
-    "symbolize": "symbolize", "stack": "stack",
+    "symbolize": "symbolize", "stack": "stack", "depth": "depth",
+}
+
+
+# What `gosym --help` lists for each command, so that listing them imports none.
+COMMAND_HELP = {
+    "info": "Container, architecture, Go version, table layout and build info.",
+    "funcs": "Every function: entry, end, name and the decoded _func fields.",
+    "frames": "Stack frame sizes from the pcsp tables, largest first.",
+    "check": "Check every function's pcsp table against its machine code.",
+    "symbolize": "Symbolize PCs exactly as runtime.CallersFrames does.",
+    "stack": "Stack bytes per frame for the stack the PCs describe.",
+    "depth": "Stack depths of pprof profiles, and the stacks Go's profiler cut.",
 }
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMAND_MODULES)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list, from COMMAND_HELP (as click shortens a command's help)."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            text = COMMAND_HELP.get(name)
+            if text is None:
+                cmd = self.get_command(ctx, name)
+                text = cmd.get_short_help_str(limit) if cmd is not None else ""
+            else:
+                text = click.Command(name, help=text).get_short_help_str(limit)
+            rows.append((name, text))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.commands and name in COMMAND_MODULES:
