@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from typing import Callable
 
-import numpy as np
+from ._lazy import np
 
 from .binary import GoBinary
 from .errors import GosymError, UnsupportedError

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Iterator, Sequence
 
-import numpy as np
+from ._lazy import np
 
 from .binary import GoBinary
 from .errors import FormatError, GosymError

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
+from .._lazy import np
 
 from ..diff import DiffResult
 from ..pclntab import flag_names
