@@ -47,8 +47,10 @@ def warn(message: str) -> None:
 
 def open_binary(path: str, arch: str | None = None) -> GoBinary:
     from .. import binary
+    ctx = click.get_current_context(silent=True)
+    executable = ctx.meta.get(_EXECUTABLE_KEY) if ctx is not None else None
     try:
-        return binary.open(path, arch)
+        return binary.open(path, arch, executable)
     except FileAccessError as e:
         fail(path, str(e), EXIT_USAGE)
     except GosymError as e:
@@ -89,8 +91,25 @@ def handle_errors(func: Callable) -> Callable:
 
 # --- options the commands share ---------------------------------------------------------
 
-binary_argument = click.argument("binary_path", metavar="BINARY",
-                                 type=click.Path(dir_okay=True, readable=False))
+_EXECUTABLE_KEY = "gosym.executable"
+
+
+def _remember_executable(ctx: click.Context, _param, value: str | None) -> None:
+    ctx.meta[_EXECUTABLE_KEY] = value
+
+
+_binary_path = click.argument("binary_path", metavar="BINARY",
+                              type=click.Path(dir_okay=True, readable=False))
+_executable_option = click.option(
+    "--binary", metavar="EXECUTABLE", type=click.Path(dir_okay=True, readable=False),
+    expose_value=False, callback=_remember_executable,
+    help="When BINARY is an ELF core file: the program's executable, which supplies the "
+         "code and tables the core lacks. Addresses are the process's (run-time) ones.")
+
+
+def binary_argument(func: Callable) -> Callable:
+    """The BINARY argument (a Go binary, or an ELF core file) and --binary EXECUTABLE."""
+    return _binary_path(_executable_option(func))
 arch_option = click.option("--arch", type=click.Choice(["amd64", "arm64"]), default=None,
                            help="Slice of a fat (universal) Mach-O file; default: the first.")
 match_option = click.option("--match", "pattern", metavar="REGEX",
@@ -113,51 +132,70 @@ def select_functions(b: GoBinary, pattern: str | None):
         fail(None, f"invalid --match regular expression: {e}", EXIT_USAGE)
 
 
-def parse_int(text: str, what: str | None = None, signed: bool = True) -> int:
-    """An integer option or argument: hex with 0x or when it has a hex letter,
-    else decimal; a leading - when ``signed``."""
+ADDRESS_RULE = "decimal, or hex with 0x"
+
+
+def parse_int(text: str, what: str, signed: bool = False) -> int:
+    """An integer option (an address, a slide): decimal, or hex with 0x; a
+    leading - only when ``signed``; at most 64 bits."""
     t = text.strip().lower()
-    neg = signed and t.startswith("-")
-    if signed:
-        t = t.lstrip("+-")
+    neg = signed and t[:1] == "-"
+    if neg or (signed and t[:1] == "+"):
+        t = t[1:]
     try:
-        v = int(t, 16) if t.startswith("0x") or any(c in "abcdef" for c in t) else int(t, 10)
+        if t.startswith("0x") and t[2:] and all(c in "0123456789abcdef" for c in t[2:]):
+            v = int(t[2:], 16)
+        elif t.isdigit() and t.isascii():
+            v = int(t, 10)
+        else:
+            raise ValueError
     except ValueError:
-        fail(None, f"{what}: not a number: {text!r}" if what else f"not an address: {text!r}",
-             EXIT_USAGE)
+        fail(None, f"{what}: not a number: {text!r} ({ADDRESS_RULE})", EXIT_USAGE)
         raise AssertionError
+    if v >= 1 << 64:
+        fail(None, f"{what}: {text!r} does not fit in 64 bits", EXIT_USAGE)
     return -v if neg else v
 
 
-def read_pc_input(pcs: tuple[str, ...]) -> pcinput.ParsedInput:
-    """PCs from the arguments, else from stdin (numbers, dumps, profile lines)."""
+def read_stdin_text() -> str:
+    stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
+    raw = stdin.read() if stdin is not None else sys.stdin.read().encode()
+    return raw.decode("utf-8", "replace")
+
+
+def read_pc_input(pcs: tuple[str, ...], text: str | None = None) -> pcinput.ParsedInput:
+    """PCs from the arguments, else from ``text`` or stdin (numbers, dumps,
+    profile lines)."""
     from .. import pcinput
     if pcs:
         return pcinput.parse_args(pcs)
-    stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
-    raw = stdin.read() if stdin is not None else sys.stdin.read().encode()
-    return pcinput.parse_text(raw.decode("utf-8", "replace"))
+    return pcinput.parse_text(read_stdin_text() if text is None else text)
+
+
+def anchor_argument(anchor: str | None) -> tuple[str, int] | None:
+    """--anchor SYM=ADDR as (SYM, ADDR)."""
+    if anchor is None:
+        return None
+    sym, sep, addr = anchor.rpartition("=")
+    if not sep or not sym:
+        fail(None, f"--anchor wants SYM=ADDR, got {anchor!r}", EXIT_USAGE)
+    return sym, parse_int(addr, "--anchor")
 
 
 def resolve_pc_input(b: GoBinary, pcs: tuple[str, ...], slide: str | None,
-                     anchor: str | None) -> pcinput.Resolved:
+                     anchor: str | None, text: str | None = None) -> pcinput.Resolved:
     """The PCs of symbolize and stack: parse, pick the slide, report skipped lines."""
     from .. import pcinput
     if slide is not None and anchor is not None:
         fail(None, "--slide and --anchor are mutually exclusive", EXIT_USAGE)
-    anchor_pair = None
-    if anchor is not None:
-        sym, sep, addr = anchor.rpartition("=")
-        if not sep or not sym:
-            fail(None, f"--anchor wants SYM=ADDR, got {anchor!r}", EXIT_USAGE)
-        anchor_pair = (sym, parse_int(addr, "--anchor"))
-    parsed = read_pc_input(pcs)
-    res = pcinput.resolve(b, parsed,
-                          None if slide is None else parse_int(slide, "--slide"), anchor_pair)
+    anchor_pair = anchor_argument(anchor)
+    parsed = read_pc_input(pcs, text)
+    res = pcinput.resolve(b, parsed, None if slide is None else
+                          parse_int(slide, "--slide", signed=True), anchor_pair)
     report_skipped(res.skipped)
     if res.slide_source.startswith("inferred") or (res.slide and res.slide_source != "--slide"):
         warn(f"slide {res.slide:#x} ({res.slide_source})")
-    if not res.pcs and parsed.lines and (parsed.items or res.skipped):
+    if not res.pcs:
         fail(None, "no PCs in the input", EXIT_USAGE)
     return res
 
@@ -198,6 +236,7 @@ def progress_reporter(verb: str, unit: str):
 COMMAND_MODULES = {
     "info": "info", "funcs": "funcs", "frames": "frames", "check": "check",
     "symbolize": "symbolize", "stack": "stack", "depth": "depth", "stackmem": "stackmem",
+    "diff": "diff",
 }
 
 
@@ -211,6 +250,7 @@ COMMAND_HELP = {
     "stack": "Stack bytes per frame for the stack the PCs describe.",
     "depth": "Stack depths of pprof profiles, and the stacks Go's profiler cut.",
     "stackmem": "Goroutine stack memory per stack and frame, from a goroutine profile.",
+    "diff": "Compare two builds function by function: frames, code, inlining.",
 }
 
 
