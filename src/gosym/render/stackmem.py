@@ -1,10 +1,10 @@
 """Renderers of a stack-memory result: text, JSON, pprof, folded stacks, HTML.
 
 All flame-graph outputs (pprof, folded, HTML) show the same tree, built as
-golang/go#66566 designs it: one sample per stack *prefix* (the root down to
-one physical frame) carrying that frame's bytes × the stack's goroutines, so
-that a flame graph's self value of a frame is its size and its total includes
-its callees. Exactly one prefix of each stack (the one ending at its innermost
+the proposed stack-memory profile of runtime/pprof designs it: one sample per
+stack *prefix* (the root down to one physical frame) carrying that frame's
+bytes × the stack's goroutines, so that a flame graph's self value of a frame
+is its size and its total includes its callees. Exactly one prefix of each stack (the one ending at its innermost
 real frame) carries the goroutine count. Free stack is a
 ``runtime._FreeStack`` leaf under every stack (``free="leaf"``), one
 root-level node (``"root"``), or left out (``"none"``); with metrics, the
