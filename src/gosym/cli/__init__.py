@@ -88,7 +88,7 @@ arch_option = click.option("--arch", type=click.Choice(["amd64", "arm64"]), defa
 # start-up time matters when gosym symbolizes a handful of PCs.
 COMMAND_MODULES = {
     "info": "info", "funcs": "funcs", "frames": "frames", "check": "check",
-    "symbolize": "symbolize", "stack": "stack",
+    "symbolize": "symbolize", "stack": "stack", "goroutines": "goroutines",
 }
 
 
