@@ -69,6 +69,10 @@ class Program:
 PROGRAM_LIST = [
     Program("callers", run="json"),
     Program("hello"),
+    # Run by tests/test_goroutines.py itself (live process, gcore, core dumps).
+    Program("goroutines", versions=("1.19", "1.22", "1.24", "1.27"),
+            targets=("linux/amd64", "linux/arm64"), variants=("default", "pie", "stripped"),
+            listing=False),
 ]
 PROGRAM_SPECS = {p.name: p for p in PROGRAM_LIST}
 PROGRAMS = [p.name for p in PROGRAM_LIST]

@@ -152,6 +152,7 @@ class GoroutineDump:
     totals: Totals
     notes: tuple[str, ...] = ()
     found: dict[str, str] = field(default_factory=dict)
+    labels_in_header: bool = False  # the runtime prints labels in headers (Go 1.27+)
 
 
 # --- engine adapter ---------------------------------------------------------------------
@@ -187,10 +188,32 @@ def goroutine_dump(binary, target: Target, layout: RuntimeLayout | None = None) 
     if layout is None:
         layout = runtime_layout(binary)
     snap = take_snapshot(binary, target, layout)
-    return dump_from_snapshot(binary, snap)
+    return dump_from_snapshot(binary, snap, traceback_labels(binary, target.environ()))
 
 
-def dump_from_snapshot(binary, snap: Snapshot) -> GoroutineDump:
+def godebug(binary, environ: dict[str, str], name: str) -> str | None:
+    """A GODEBUG setting as the runtime sees it: the GODEBUG environment
+    variable over the binary's DefaultGODEBUG (runtime/runtime1.go parsegodebug)."""
+    value = None
+    settings = dict(binary.buildinfo.settings)
+    for source in (settings.get("DefaultGODEBUG", ""), environ.get("GODEBUG", "")):
+        for item in source.split(","):
+            k, sep, v = item.partition("=")
+            if sep and k.strip() == name:
+                value = v.strip()
+    return value
+
+
+def traceback_labels(binary, environ: dict[str, str]) -> bool:
+    """Go 1.27 prints pprof labels in goroutine headers unless
+    GODEBUG=tracebacklabels=0 (the default for modules older than go 1.27)."""
+    v = binary.go_version_tuple
+    if v is None or v < (1, 27):
+        return False
+    return godebug(binary, environ, "tracebacklabels") != "0"
+
+
+def dump_from_snapshot(binary, snap: Snapshot, labels_in_header: bool = False) -> GoroutineDump:
     layout = snap.layout
     scan_bit = layout.constant("_Gscan") or 0
     dead = {layout.constant("_Gdead"), layout.constant("_Gdeadextra")} - {None}
@@ -213,7 +236,7 @@ def dump_from_snapshot(binary, snap: Snapshot) -> GoroutineDump:
         notes.append("the process was read without stopping it: the snapshot may be torn")
     return GoroutineDump(snap.go_version, binary.go_version_tuple, snap.arch, snap.target,
                          snap.kind, snap.consistent, snap.stop_seconds, tuple(goroutines),
-                         threads, totals, tuple(notes), dict(snap.found))
+                         threads, totals, tuple(notes), dict(snap.found), labels_in_header)
 
 
 def _status(raw: RawGoroutine, layout: RuntimeLayout, scan_bit: int) -> tuple[str, str | None]:

@@ -2,7 +2,8 @@
 
 Text follows what the binary's own runtime prints with GOTRACEBACK=system
 (runtime/traceback.go of its Go version): ``goroutine N gp=… m=… [status]:``
-headers (``gp=``/``m=`` from Go 1.22, labels after the brackets from Go 1.27),
+headers (``gp=``/``m=`` from Go 1.22, labels after the brackets from Go 1.27
+unless GODEBUG=tracebacklabels=0),
 ``function(...)`` and ``\\tfile:line +0xOFF fp=… sp=… pc=…`` per frame (no
 ``+0x`` and no fp/sp on inlined frames), ``created by F in goroutine N``, so
 tools that parse Go tracebacks (panicparse) read it. Differences, all where
@@ -59,7 +60,8 @@ def _print_name(name: str) -> str:
     return "panic" if name == "runtime.gopanic" else name
 
 
-def goroutine_header(g: Goroutine, version: tuple[int, int] | None) -> str:
+def goroutine_header(g: Goroutine, version: tuple[int, int] | None,
+                     labels: bool = False) -> str:
     v = version or (1, 27)
     parts = [f"goroutine {g.id}"]
     if v >= (1, 22):
@@ -79,7 +81,7 @@ def goroutine_header(g: Goroutine, version: tuple[int, int] | None) -> str:
         parts.append(", locked to thread")
     used = "?" if g.used_bytes is None else str(g.used_bytes)
     parts.append(f", stack {used}/{g.allocated_bytes} bytes]")
-    if v >= (1, 27) and g.labels:
+    if labels and g.labels:
         kv = [f"{_quoted(k) if _needs_quoting(k) else k}: "
               f"{_quoted(val) if _needs_quoting(val) else val}"
               for k, val in sorted(g.labels.items())]
@@ -88,8 +90,9 @@ def goroutine_header(g: Goroutine, version: tuple[int, int] | None) -> str:
     return "".join(parts)
 
 
-def goroutine_lines(g: Goroutine, version: tuple[int, int] | None) -> Iterator[str]:
-    yield goroutine_header(g, version)
+def goroutine_lines(g: Goroutine, version: tuple[int, int] | None,
+                    labels: bool = False) -> Iterator[str]:
+    yield goroutine_header(g, version, labels)
     if not g.frames and g.note:
         yield "\tgoroutine running on other thread; stack unavailable" \
             if "stack unavailable" in g.note else f"\t{g.note}"
@@ -150,7 +153,7 @@ def write_text(d: GoroutineDump, out: IO[str]) -> None:
         if not first:
             out.write("\n")
         first = False
-        out.write("\n".join(goroutine_lines(g, d.go_version_tuple)))
+        out.write("\n".join(goroutine_lines(g, d.go_version_tuple, d.labels_in_header)))
         out.write("\n")
     out.write("\n")
     out.write("\n".join(summary_lines(d)))

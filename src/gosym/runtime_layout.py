@@ -20,6 +20,8 @@ path steps into (``[]``) or ends at an array.
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -200,31 +202,33 @@ def _resolve(t, path: str) -> list | None:
 def layout_from_dwarf(elf, go_version: str, arch: str) -> RuntimeLayout | None:
     """The layout from an ELF file's DWARF (a pyelftools ELFFile), or None if
     it has no DWARF or no runtime.g in it. Only the runtime's compile units are
-    read (the linker puts each package's types in its own)."""
-    if not elf.has_dwarf_info():
-        return None
+    read (the linker puts each package's types in its own), with the minimal
+    reader of godwarf."""
+    from .godwarf import open_go_dwarf
     try:
-        dwarf = elf.get_dwarf_info()
-    except Exception as e:  # pyelftools raises many kinds on damaged DWARF
+        dwarf = open_go_dwarf(elf)
+    except (FormatError, ValueError, IndexError, struct.error, zlib.error) as e:
         raise FormatError(f"cannot read DWARF: {type(e).__name__}: {e}") from None
+    if dwarf is None:
+        return None
     structs, variables, constants = {}, {}, {}
-    for cu in dwarf.iter_CUs():
-        top = cu.get_top_DIE()
-        if _attr(top, "DW_AT_name") != b"runtime":
-            continue
-        for die in top.iter_children():
-            name = _attr(die, "DW_AT_name")
-            if name is None:
-                continue
-            name = name.decode("utf-8", "replace")
-            if die.tag == "DW_TAG_structure_type" and name in STRUCT_FIELDS:
-                structs.setdefault(name, die)
-            elif die.tag == "DW_TAG_variable" and name in VARIABLE_FIELDS:
-                variables.setdefault(name, die)
-            elif die.tag == "DW_TAG_constant" and name.startswith(CONSTANT_PREFIXES):
-                value = _attr(die, "DW_AT_const_value")
-                if isinstance(value, int):
-                    constants[name.removeprefix("runtime.")] = value
+    try:
+        for top in dwarf.units_named(b"runtime"):
+            for die in top.iter_children():
+                name = _attr(die, "DW_AT_name")
+                if not isinstance(name, bytes):
+                    continue
+                name = name.decode("utf-8", "replace")
+                if die.tag == "DW_TAG_structure_type" and name in STRUCT_FIELDS:
+                    structs.setdefault(name, die)
+                elif die.tag == "DW_TAG_variable" and name in VARIABLE_FIELDS:
+                    variables.setdefault(name, die)
+                elif die.tag == "DW_TAG_constant" and name.startswith(CONSTANT_PREFIXES):
+                    value = _attr(die, "DW_AT_const_value")
+                    if isinstance(value, int):
+                        constants[name.removeprefix("runtime.")] = value
+    except (ValueError, IndexError, struct.error) as e:
+        raise FormatError(f"cannot read DWARF: {type(e).__name__}: {e}") from None
     if "runtime.g" not in structs:
         return None
     layout = RuntimeLayout(go_version, arch, "DWARF", constants=constants)

@@ -3,7 +3,7 @@
 // of its memory (a live snapshot or a core dump) can be compared with the
 // runtime's own answers:
 //
-//	goroutines OUTDIR
+//	goroutines OUTDIR [churn]
 //
 // Files written to OUTDIR, in this order:
 //
@@ -19,6 +19,8 @@
 // The runtime's dump with frame pointers is then had from SIGQUIT with
 // GOTRACEBACK=system (fp= sp= pc= on every frame, system goroutines too), or
 // GOTRACEBACK=crash for a core dump in the same state.
+//
+// With "churn", goroutines are then started and ended without pause.
 //
 // GC is switched off before the dump (debug.SetGCPercent(-1)) so that no
 // stack is moved or shrunk between the runtime's answers and a snapshot.
@@ -92,8 +94,10 @@ func record(name string, creator int) {
 }
 
 var (
-	never     = make(chan int)
-	never2    = make(chan int)
+	never     = make(chan int) // only ever received from
+	never2    = make(chan int) // only ever sent to, by selectTwo
+	noReader  = make(chan int) // only ever sent to, by chanSend
+	pipeW     *os.File         // kept: its finalizer would close the pipe
 	mu        sync.Mutex
 	rw        sync.RWMutex
 	cond      = sync.NewCond(&sync.Mutex{})
@@ -111,7 +115,7 @@ func chanReceive() {
 //go:noinline
 func chanSend() {
 	record("chan_send", 0)
-	never <- 1
+	noReader <- 1
 }
 
 //go:noinline
@@ -206,6 +210,9 @@ func spinStep() {
 //go:noinline
 func recurse(n int, name string) int {
 	if n == 0 {
+		if name == "" {
+			return 0
+		}
 		record(name, 0)
 		<-never
 		return 0
@@ -276,8 +283,8 @@ func crowd(i int) {
 }
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: goroutines OUTDIR")
+	if len(os.Args) < 2 || len(os.Args) > 3 || len(os.Args) == 3 && os.Args[2] != "churn" {
+		fmt.Fprintln(os.Stderr, "usage: goroutines OUTDIR [churn]")
 		os.Exit(2)
 	}
 	out := os.Args[1]
@@ -289,10 +296,11 @@ func main() {
 	if err := syscall.Pipe(p[:]); err != nil {
 		panic(err)
 	}
-	pr, _, err := os.Pipe()
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		panic(err)
 	}
+	pipeW = pw
 
 	starts := []func(){
 		chanReceive, chanSend, nilChanReceive, selectTwo, selectNone, mutexLock,
@@ -315,7 +323,27 @@ func main() {
 	runtime.GC()
 	debug.SetGCPercent(-1)
 	dump(out)
+	if len(os.Args) == 3 {
+		churn()
+	}
 	<-never
+}
+
+// churn starts and ends goroutines without pause, up to 1000 at a time, so
+// that the goroutine list changes under a reader that does not stop it.
+func churn() {
+	sem := make(chan struct{}, 1000)
+	for i := 0; ; i++ {
+		sem <- struct{}{}
+		go func(i int) {
+			if i%2 == 0 {
+				time.Sleep(time.Millisecond)
+			} else {
+				recurse(i%50+1, "")
+			}
+			<-sem
+		}(i)
+	}
 }
 
 // dump writes the files described at the top, ready last.

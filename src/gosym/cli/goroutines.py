@@ -41,13 +41,13 @@ dead goroutines' stacks, threads' g0/gsignal stacks, free stacks).
 
 @main.command(name="goroutines", help=GOROUTINES_HELP)
 @click.argument("target_spec", metavar="PID|CORE")
-@click.option("--binary", "binary_path", metavar="PATH",
+@click.option("--binary", "exe_path", metavar="PATH",
               help="The executable (required for a core; default for a PID: /proc/PID/exe).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the text dump.")
 @click.option("--no-stop", is_flag=True,
               help="Read a live process without stopping it (the snapshot may be torn).")
 @handle_errors
-def goroutines_cmd(target_spec: str, binary_path: str | None, as_json: bool,
+def goroutines_cmd(target_spec: str, exe_path: str | None, as_json: bool,
                    no_stop: bool) -> None:
     from .. import target as targets
     from ..goroutines import goroutine_dump
@@ -57,16 +57,16 @@ def goroutines_cmd(target_spec: str, binary_path: str | None, as_json: bool,
         pid = int(target_spec)
         if not os.path.exists(f"/proc/{pid}"):
             fail(None, f"no such process: {pid}", EXIT_USAGE)
-        binary = _open_program(pid, binary_path)
+        binary = _open_program(pid, exe_path)
         tgt = targets.open_process(pid, binary.arch, stop=not no_stop)
     else:
         if no_stop:
             fail(None, "--no-stop applies to a running process, not to a core file", EXIT_USAGE)
-        if not binary_path:
+        if not exe_path:
             fail(None, f"{target_spec}: a core file needs --binary, the executable that "
                        "dumped it", EXIT_USAGE)
         tgt = _open_core(target_spec)
-        binary = _open_binary(binary_path)
+        binary = _open_binary(exe_path)
         _attach(tgt, binary)
     try:
         dump = goroutine_dump(binary, tgt)

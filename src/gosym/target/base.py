@@ -150,6 +150,10 @@ class Target:
         """Where the target says its executable is (may no longer exist)."""
         return None
 
+    def environ(self) -> dict[str, str]:
+        """The process environment, where it can be read ({} for cores)."""
+        return {}
+
     def load_bias(self, elf_entry: int) -> int | None:
         """Runtime address minus file address of the executable (PIE slide):
         AT_ENTRY from the auxiliary vector minus the ELF header's e_entry."""

@@ -154,17 +154,33 @@ class CoreTarget(Target):
     def read(self, addr: int, size: int) -> bytes:
         if size <= 0:
             return b""
+        first = self._read_piece(addr, size)
+        if len(first) == size:
+            return first
+        # The range continues in the next segment (adjacent mappings, e.g. a
+        # PIE's .data and .bss): read it piece by piece.
+        parts = [first]
+        done = len(first)
+        while done < size:
+            piece = self._read_piece(addr + done, size - done)
+            parts.append(piece)
+            done += len(piece)
+        return b"".join(parts)
+
+    def _read_piece(self, addr: int, size: int) -> bytes:
+        """Bytes from addr up to size or the end of the segment holding addr."""
         i = bisect.bisect_right(self._starts, addr) - 1
         if i >= 0:
             vaddr, memsz, off, filesz = self._loads[i]
-            if addr + size <= vaddr + filesz:
-                start = off + addr - vaddr
-                return self._buf[start:start + size]
-            if addr + size <= vaddr + memsz:
-                data = self._read_exe(addr, size)
+            if addr < vaddr + memsz:
+                n = min(size, vaddr + memsz - addr)
+                if addr + n <= vaddr + filesz:
+                    start = off + addr - vaddr
+                    return self._buf[start:start + n]
+                data = self._read_exe(addr, n)
                 if data is not None:
                     return data
-                raise TargetMemoryError(f"{size} bytes at {addr:#x} are not in the core file")
+                raise TargetMemoryError(f"{n} bytes at {addr:#x} are not in the core file")
         data = self._read_exe(addr, size)
         if data is not None:
             return data

@@ -262,6 +262,19 @@ class ProcessTarget(Target):
         except OSError:
             return None
 
+    def environ(self) -> dict[str, str]:
+        try:
+            with open(f"/proc/{self.pid}/environ", "rb") as f:
+                raw = f.read()
+        except OSError:
+            return {}
+        out = {}
+        for item in raw.split(b"\0"):
+            k, sep, v = item.partition(b"=")
+            if sep:
+                out[k.decode("utf-8", "replace")] = v.decode("utf-8", "replace")
+        return out
+
     @property
     def consistent(self) -> bool:
         return self.stop
@@ -346,7 +359,13 @@ class ProcessTarget(Target):
 
     def _release(self, seized: dict[int, int]) -> None:
         for tid, sig in seized.items():
-            _ptrace(PTRACE_DETACH, tid, 0, sig)
+            if _ptrace(PTRACE_DETACH, tid, 0, sig) == -errno.ESRCH:
+                # Gone (killed while held): as its tracer, collect its exit, or
+                # the process can't be reaped by its parent until gosym exits.
+                try:
+                    os.waitpid(tid, os.WNOHANG | _WALL)
+                except ChildProcessError:
+                    pass
 
     def close(self) -> None:
         if self._mem >= 0:
