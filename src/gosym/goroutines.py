@@ -28,11 +28,14 @@ over is reported, not hidden.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
 
 from .runtime_layout import RuntimeLayout, runtime_layout
 from .runtime_state import RawGoroutine, RawM, Snapshot, take_snapshot
 from .target import Target
-from .unwind import PhysicalFrame, Unwinder
+from .unwind import Unwinder, Unwound
 
 # Start functions whose goroutines the runtime never calls system goroutines
 # (traceback.go isSystemGoroutine), and those that are system goroutines only
@@ -41,8 +44,7 @@ _USER_STARTS = {"runtime.main", "runtime.corostart", "runtime.handleAsyncEvent"}
 _SOMETIMES_USER = {"runtime.runfinq", "runtime.runFinalizers", "runtime.runCleanups"}
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):
     """One logical frame of a goroutine's stack."""
 
     function: str
@@ -66,7 +68,7 @@ class CreatedBy:
     entry: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Goroutine:
     id: int
     status: str  # gStatusStrings[status]
@@ -84,9 +86,18 @@ class Goroutine:
     stack_lo: int
     stack_hi: int
     sp: int | None  # SP of the innermost frame
-    frames: tuple[Frame, ...]
+    physical: tuple[tuple, ...]  # (pc, sp, fp, entry, trap) per physical frame, innermost first
+    chains: tuple[list, ...]  # per physical frame: [(function, file, line, inlined)]
     complete: bool
     note: str | None
+
+    @property
+    def frames(self) -> tuple[Frame, ...]:
+        """Logical frames, innermost first (inlined ones expanded)."""
+        out = []
+        for pf, chain in zip(self.physical, self.chains):
+            out.extend(_logical(pf, chain))
+        return tuple(out)
 
     @property
     def header_status(self) -> str:
@@ -165,6 +176,8 @@ class _Symbols:
         self.b = binary
         self.bias = bias
         self._frames: dict[int, list] = {}
+        self._entries: dict[int, int | None] = {}
+        self._created: dict[tuple[int, int | None], "CreatedBy | None"] = {}
 
     def frames(self, pc: int) -> list:
         """[(function, file, line, inlined)] innermost first at runtime PC pc."""
@@ -180,6 +193,15 @@ class _Symbols:
         """Printed name of the physical function holding pc."""
         fs = self.frames(pc)
         return fs[-1][0] if fs else None
+
+    def entry(self, pc: int) -> int | None:
+        """Runtime address of the entry of the function holding pc."""
+        try:
+            return self._entries[pc]
+        except KeyError:
+            f = self.b.func_for_pc(pc - self.bias)
+            e = self._entries[pc] = None if f is None else f.entry + self.bias
+            return e
 
 
 # --- building the dump ---------------------------------------------------------------------
@@ -222,13 +244,20 @@ def dump_from_snapshot(binary, snap: Snapshot, labels_in_header: bool = False) -
     m_ids = {m.addr: m.id for m in snap.ms}
     goroutines = []
     dead_count = dead_bytes = 0
+    live = []
     for raw in snap.goroutines:
         if (raw.status & ~scan_bit) in dead:
             if raw.stack_hi > raw.stack_lo:
                 dead_count += 1
                 dead_bytes += raw.stack_hi - raw.stack_lo
             continue
-        goroutines.append(_goroutine(raw, snap, layout, scan_bit, unwinder, syms, m_ids))
+        live.append(raw)
+    unwound = unwinder.unwind_many(
+        [g.start if g.stack is not None else None for g in live], snap.stack_data,
+        np.array([g.stack_offset if g.stack is not None else -1 for g in live], np.int64),
+        np.array([g.stack_hi for g in live], np.uint64))
+    for raw, u in zip(live, unwound):
+        goroutines.append(_goroutine(raw, snap, layout, scan_bit, u, syms, m_ids))
     threads = tuple(_thread(m, snap, {g.g_addr: g.id for g in goroutines}) for m in snap.ms)
     totals = _totals(goroutines, threads, snap, dead_count, dead_bytes)
     notes = list(snap.notes)
@@ -252,23 +281,24 @@ def _status(raw: RawGoroutine, layout: RuntimeLayout, scan_bit: int) -> tuple[st
 
 
 def _goroutine(raw: RawGoroutine, snap: Snapshot, layout: RuntimeLayout, scan_bit: int,
-               unwinder: Unwinder, syms: _Symbols, m_ids: dict[int, int]) -> Goroutine:
+               unwound: Unwound | None, syms: _Symbols, m_ids: dict[int, int]) -> Goroutine:
     status, reason = _status(raw, layout, scan_bit)
     code = raw.status & ~scan_bit
-    frames: list[Frame] = []
+    physical: tuple[PhysicalFrame, ...] = ()
     note = raw.note
     complete = False
     sp = None
-    if raw.start is not None and raw.stack is not None:
+    if raw.start is not None and unwound is not None:
         sp = raw.start.sp
-        unwound = unwinder.unwind(raw.start, raw.stack, raw.stack_hi)
         complete = unwound.complete
         if unwound.note and not note:
             note = unwound.note
-        for pf in unwound.frames:
-            frames.extend(_logical(pf, syms))
+        physical = unwound.frames
     elif raw.start is not None and note is None:
         note = "its stack was not read"
+    frames_at = syms.frames
+    chains = tuple([frames_at(pc if trap or pc <= entry else pc - 1)
+                    for pc, _, _, entry, trap in physical])
     wait_minutes = None
     if code in (layout.constant("_Gwaiting"), layout.constant("_Gsyscall")) and \
             raw.wait_since != 0 and snap.now_ns is not None:
@@ -279,37 +309,46 @@ def _goroutine(raw: RawGoroutine, snap: Snapshot, layout: RuntimeLayout, scan_bi
         created = _created_by(raw, syms)
     return Goroutine(
         id=raw.goid, status=status, wait_reason=reason, scan=bool(raw.status & scan_bit),
-        system=_is_system(start, frames, raw), wait_minutes=wait_minutes,
+        system=_is_system(start, chains, raw), wait_minutes=wait_minutes,
         locked_to_thread=raw.lockedm != 0, g_addr=raw.addr, m_addr=raw.m,
         m_id=m_ids.get(raw.m) if raw.m else None, start_function=start, created_by=created,
         labels=dict(raw.labels), stack_lo=raw.stack_lo, stack_hi=raw.stack_hi, sp=sp,
-        frames=tuple(frames), complete=complete, note=note)
+        physical=physical, chains=chains, complete=complete, note=note)
 
 
-def _logical(pf: PhysicalFrame, syms: _Symbols) -> list[Frame]:
-    fs = syms.frames(pf.sym_pc)
-    if not fs:
-        return [Frame("?", None, None, False, pf.pc, pf.sp, pf.fp, pf.entry, pf.bytes)]
-    out = []
-    for i, (function, file, line, inlined) in enumerate(fs):
-        last = i == len(fs) - 1
-        out.append(Frame(function, file, line, inlined, pf.pc, pf.sp, pf.fp, pf.entry,
-                         pf.bytes if last else 0))
-    return out
+def sym_pc(pf: tuple) -> int:
+    """The PC a physical frame's file, line and inlining are looked up at
+    (unwinder.symPC: the CALL instruction for a return address)."""
+    pc, _, _, entry, trap = pf
+    return pc if trap or pc <= entry else pc - 1
+
+
+def _logical(pf: tuple, chain: list) -> list[Frame]:
+    pc, sp, fp, entry, _ = pf
+    if not chain:
+        return [Frame("?", None, None, False, pc, sp, fp, entry, fp - sp)]
+    last = len(chain) - 1
+    return [Frame(function, file, line, inlined, pc, sp, fp, entry,
+                  fp - sp if i == last else 0)
+            for i, (function, file, line, inlined) in enumerate(chain)]
 
 
 def _created_by(raw: RawGoroutine, syms: _Symbols) -> CreatedBy | None:
     """printcreatedby1: the physical function's name; file and line at the
     CALL (gopc - 1), which is where the go statement is (innermost inlined)."""
+    key = (raw.gopc, raw.parent_goid)
+    if key in syms._created:
+        return syms._created[key]
     fs = syms.frames(raw.gopc - 1) if raw.gopc else []
-    if not fs:
-        return None
-    fi = syms.b.func_for_pc(raw.gopc - syms.bias)
-    entry = fi.entry + syms.bias if fi is not None else None
-    return CreatedBy(fs[-1][0], raw.parent_goid or None, fs[0][1], fs[0][2], raw.gopc, entry)
+    c = None
+    if fs:
+        c = CreatedBy(fs[-1][0], raw.parent_goid or None, fs[0][1], fs[0][2], raw.gopc,
+                      syms.entry(raw.gopc))
+    syms._created[key] = c
+    return c
 
 
-def _is_system(start: str | None, frames: list[Frame], raw: RawGoroutine) -> bool:
+def _is_system(start: str | None, chains: tuple[list, ...], raw: RawGoroutine) -> bool:
     """runtime.isSystemGoroutine(gp, false)."""
     if start is None:
         return False
@@ -320,7 +359,7 @@ def _is_system(start: str | None, frames: list[Frame], raw: RawGoroutine) -> boo
             return not raw.running_cleanups
         # The finalizer goroutine is a user goroutine while it runs a finalizer
         # (fingStatus&fingRunningFinalizer): then user code is on its stack.
-        return all(f.function.startswith("runtime.") for f in frames)
+        return all(f[0].startswith("runtime.") for chain in chains for f in chain)
     return start.startswith("runtime.")
 
 

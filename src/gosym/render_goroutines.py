@@ -90,20 +90,40 @@ def goroutine_header(g: Goroutine, version: tuple[int, int] | None,
     return "".join(parts)
 
 
+class _FrameText:
+    """The text of a physical frame's logical frames, made once per PC: only
+    fp=, sp= and pc= differ between goroutines parked at the same place."""
+
+    def __init__(self) -> None:
+        self._prefix: dict[tuple[int, bool], str] = {}
+
+    def __call__(self, pf: tuple, chain: list) -> str:
+        pc, sp, fp, entry, trap = pf
+        key = (pc, trap)
+        pre = self._prefix.get(key)
+        if pre is None:
+            lines = []
+            rows = chain or [("?", None, None, False)]
+            for function, file, line, inlined in rows:
+                lines.append(f"{_print_name(function)}(...)")
+                lines.append(f"\t{file or '?'}:{line or 0}")
+            if pc > entry:
+                lines[-1] += f" +{_hex(pc - entry)}"
+            lines[-1] += " fp="
+            pre = self._prefix[key] = "\n".join(lines)
+        return f"{pre}{fp:#x} sp={sp:#x} pc={pc:#x}"
+
+
 def goroutine_lines(g: Goroutine, version: tuple[int, int] | None,
-                    labels: bool = False) -> Iterator[str]:
+                    labels: bool = False, frame_text: _FrameText | None = None
+                    ) -> Iterator[str]:
+    frame_text = frame_text or _FrameText()
     yield goroutine_header(g, version, labels)
-    if not g.frames and g.note:
+    if not g.physical and g.note:
         yield "\tgoroutine running on other thread; stack unavailable" \
             if "stack unavailable" in g.note else f"\t{g.note}"
-    for f in g.frames:
-        yield f"{_print_name(f.function)}(...)"
-        loc = f"\t{f.file or '?'}:{f.line or 0}"
-        if not f.inlined:
-            if f.entry is not None and f.pc > f.entry:
-                loc += f" +{_hex(f.pc - f.entry)}"
-            loc += f" fp={_hex(f.fp)} sp={_hex(f.sp)} pc={_hex(f.pc)}"
-        yield loc
+    for pf, chain in zip(g.physical, g.chains):
+        yield frame_text(pf, chain)
     c = g.created_by
     if c is not None:
         line = f"created by {c.function}"
@@ -148,13 +168,17 @@ def _opt(v: int | None) -> str:
 
 
 def write_text(d: GoroutineDump, out: IO[str]) -> None:
-    first = True
-    for g in d.goroutines:
-        if not first:
-            out.write("\n")
-        first = False
-        out.write("\n".join(goroutine_lines(g, d.go_version_tuple, d.labels_in_header)))
-        out.write("\n")
+    frame_text = _FrameText()
+    chunk: list[str] = []
+    for i, g in enumerate(d.goroutines):
+        if i:
+            chunk.append("")
+        chunk.extend(goroutine_lines(g, d.go_version_tuple, d.labels_in_header, frame_text))
+        if len(chunk) > 1 << 14:
+            out.write("\n".join(chunk) + "\n")
+            chunk = []
+    if chunk:
+        out.write("\n".join(chunk) + "\n")
     out.write("\n")
     out.write("\n".join(summary_lines(d)))
     out.write("\n")
@@ -162,7 +186,7 @@ def write_text(d: GoroutineDump, out: IO[str]) -> None:
 
 # --- JSON ----------------------------------------------------------------------------
 
-def goroutine_json(g: Goroutine) -> dict:
+def _fields_json(g: Goroutine) -> dict:
     c = g.created_by
     return {
         "id": g.id,
@@ -174,13 +198,47 @@ def goroutine_json(g: Goroutine) -> dict:
         "labels": g.labels,
         "stack": {"lo": g.stack_lo, "hi": g.stack_hi, "used_bytes": g.used_bytes,
                   "allocated_bytes": g.allocated_bytes},
-        "frames": [{"function": f.function, "file": f.file, "line": f.line,
-                    "inlined": f.inlined, "pc": f.pc, "sp": f.sp, "bytes": f.bytes}
-                   for f in g.frames],
         "wait_minutes": g.wait_minutes,
         "locked_to_thread": g.locked_to_thread,
         "note": g.note,
     }
+
+
+def goroutine_json(g: Goroutine) -> dict:
+    d = _fields_json(g)
+    d["frames"] = [{"function": f.function, "file": f.file, "line": f.line,
+                    "inlined": f.inlined, "pc": f.pc, "sp": f.sp, "bytes": f.bytes}
+                   for f in g.frames]
+    return d
+
+
+class _FrameJson:
+    """goroutine_json's frames as text, the constant part made once per PC."""
+
+    def __init__(self) -> None:
+        self._prefixes: dict[tuple[int, bool], list[str]] = {}
+
+    def __call__(self, pf: tuple, chain: list) -> str:
+        pc, sp, fp, _, trap = pf
+        key = (pc, trap)
+        pres = self._prefixes.get(key)
+        if pres is None:
+            rows = chain or [("?", None, None, False)]
+            pres = self._prefixes[key] = [
+                f'{{"function": {json.dumps(fn)}, "file": {json.dumps(file)}, '
+                f'"line": {json.dumps(line)}, "inlined": {json.dumps(inl)}, "pc": {pc}, "sp": '
+                for fn, file, line, inl in rows]
+        if len(pres) == 1:
+            return f'{pres[0]}{sp}, "bytes": {fp - sp}}}'
+        last = len(pres) - 1
+        return ", ".join(f'{p}{sp}, "bytes": {fp - sp if i == last else 0}}}'
+                         for i, p in enumerate(pres))
+
+
+def _goroutine_json_text(g: Goroutine, frame_json: _FrameJson) -> str:
+    head = json.dumps(_fields_json(g))
+    frames = ", ".join(frame_json(pf, chain) for pf, chain in zip(g.physical, g.chains))
+    return f'{head[:-1]}, "frames": [{frames}]}}'
 
 
 def totals_json(d: GoroutineDump) -> dict:
@@ -203,7 +261,9 @@ def totals_json(d: GoroutineDump) -> dict:
 def write_json(d: GoroutineDump, out: IO[str]) -> None:
     """One JSON object; each goroutine on a line of its own."""
     out.write('{"go_version": ' + json.dumps(d.go_version) + ',\n"goroutines": [\n')
-    out.write(",\n".join(json.dumps(goroutine_json(g)) for g in d.goroutines))
+    frame_json = _FrameJson()
+    for i, g in enumerate(d.goroutines):
+        out.write((",\n" if i else "") + _goroutine_json_text(g, frame_json))
     out.write('\n],\n"threads": [\n')
     out.write(",\n".join(json.dumps({
         "id": t.id, "tid": t.tid, "goroutine": t.goroutine,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -46,8 +47,7 @@ class SnapshotError(GosymError):
     """The runtime's state can't be found or read in the target."""
 
 
-@dataclass(frozen=True)
-class StartState:
+class StartState(NamedTuple):
     """Where a goroutine's unwinding starts."""
 
     pc: int
@@ -57,7 +57,7 @@ class StartState:
     source: str  # "sched", "syscall", "thread registers", "vdso"
 
 
-@dataclass
+@dataclass(slots=True)
 class RawGoroutine:
     addr: int
     goid: int
@@ -77,6 +77,7 @@ class RawGoroutine:
     stack: bytes | memoryview | None = None  # copy of [start.sp, stack_hi)
     labels: dict[str, str] = field(default_factory=dict)
     note: str | None = None
+    stack_offset: int = -1  # where stack lies in Snapshot.stack_data
 
 
 @dataclass
@@ -127,6 +128,7 @@ class Snapshot:
     iscgo: bool
     found: dict[str, str]  # variable -> how its address was found
     notes: list[str]
+    stack_data: bytes | bytearray = b""  # every goroutine's stack copy
 
 
 # --- reading helpers -----------------------------------------------------------------
@@ -369,6 +371,8 @@ def take_snapshot(binary, target: Target, layout: RuntimeLayout, now_ns: int | N
         from .runtime_symbols import data_refs
         data_refs(binary, user)
     notes: list[str] = []
+    # Inside the stopped window only memory is copied, into numpy columns and
+    # one buffer of stacks; objects are made after the target is released.
     with target.stopped():
         if target.kind == "process" and now_ns is None:
             now_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
@@ -376,53 +380,89 @@ def take_snapshot(binary, target: Target, layout: RuntimeLayout, now_ns: int | N
         allgs = loc.allgs()
         allm = loc.allm()
         threads = target.threads()
-        goroutines = _read_goroutines(mem, allgs)
+        table = _read_g_table(mem, allgs)
         ms = _read_ms(mem, allm) if allm is not None else []
         if allm is None:
             notes.append("runtime.allm not found: no thread list")
-        _start_states(goroutines, ms, threads, layout, target.arch)
-        _read_stacks(target, goroutines)
-        _read_labels(mem, goroutines, binary.go_version_tuple)
+        _start_columns(table, ms, threads, layout)
+        _read_stack_columns(target, table)
+        labels = _read_labels(mem, table.labels_addrs(), binary.go_version_tuple)
         stats = _read_stats(mem, loc)
     found.update(loc.found)
+    goroutines = table.goroutines(labels)
     return Snapshot(target.description, target.kind, target.arch, binary.go_version, bias,
                     target.consistent, target.stop_seconds, now_ns, layout, goroutines, ms,
-                    threads, stats, iscgo, found, notes)
+                    threads, stats, iscgo, found, notes, table.stack_data)
 
 
-def _read_goroutines(mem: _Memory, allgs: int) -> list[RawGoroutine]:
+_SOURCES = ("sched", "syscall", "thread registers", "vdso")
+
+
+class _GTable:
+    """Every g of allgs as numpy columns, while the target is held."""
+
+    def __init__(self, addrs: np.ndarray, cols: dict[str, np.ndarray], has_parent: bool) -> None:
+        n = len(addrs)
+        self.n = n
+        self.addr = addrs
+        self.c = cols
+        self.has_parent = has_parent
+        self.start_pc = cols["sched.pc"].copy()
+        self.start_sp = cols["sched.sp"].copy()
+        self.start_lr = cols["sched.lr"].copy()
+        self.trap = np.zeros(n, bool)
+        self.source = np.zeros(n, np.int8)  # index into _SOURCES
+        self.has_start = np.ones(n, bool)
+        self.notes: dict[int, str] = {}
+        self.stack_off = np.full(n, -1, np.int64)
+        self.stack_data: bytes | bytearray = b""
+
+    def labels_addrs(self) -> list[int]:
+        a = self.c["labels"]
+        return np.unique(a[a != 0]).tolist()
+
+    def goroutines(self, labels: dict[int, dict[str, str]]) -> list[RawGoroutine]:
+        c = {k: v.tolist() for k, v in self.c.items()}
+        pcs, sps, lrs = self.start_pc.tolist(), self.start_sp.tolist(), self.start_lr.tolist()
+        trap, source, has = self.trap.tolist(), self.source.tolist(), self.has_start.tolist()
+        offs = self.stack_off.tolist()
+        hi = c["stack.hi"]
+        data = memoryview(self.stack_data)
+        out = []
+        for i, addr in enumerate(self.addr.tolist()):
+            start = StartState(pcs[i], sps[i], lrs[i], trap[i], _SOURCES[source[i]]) \
+                if has[i] else None
+            stack = None
+            if offs[i] >= 0:
+                stack = data[offs[i]:offs[i] + hi[i] - sps[i]]
+            ws = c["waitsince"][i]
+            out.append(RawGoroutine(
+                addr, c["goid"][i], c["atomicstatus"][i], c["waitreason"][i],
+                ws - (1 << 64) if ws >= 1 << 63 else ws, c["stack.lo"][i], hi[i], c["m"][i],
+                c["gopc"][i], c["startpc"][i], c["parentGoid"][i] if self.has_parent else None,
+                c["labels"][i], c["lockedm"][i], bool(c["runningCleanups"][i]), start, stack,
+                labels.get(c["labels"][i], {}) if c["labels"][i] else {}, self.notes.get(i),
+                offs[i]))
+        return out
+
+
+def _read_g_table(mem: _Memory, allgs: int) -> _GTable:
     layout = mem.layout
     ptr, n, _ = mem.words(allgs, 3)
-    if n == 0:
-        return []
-    gptrs = np.frombuffer(mem.t.read(ptr, 8 * n), dtype="<u8").astype(np.uint64)
+    if n > MAX_GOROUTINES:
+        raise SnapshotError(f"runtime.allgs holds {n} goroutines: implausible")
+    gptrs = np.frombuffer(mem.t.read(ptr, 8 * n), dtype="<u8").astype(np.uint64) if n else \
+        np.zeros(0, np.uint64)
     gptrs = gptrs[gptrs != 0]
     size = layout.size("runtime.g")
     batch = mem.t.read_many(gptrs, np.full(len(gptrs), size, np.int64))
-    ok = batch.ok
-    rows = np.frombuffer(bytes(batch.data), dtype=np.uint8).reshape(len(gptrs), size)
+    rows = np.frombuffer(batch.data, dtype=np.uint8).reshape(len(gptrs), size)[batch.ok]
     cols = _columns(rows, layout, "runtime.g", G_FIELDS)
-    zero = np.zeros(len(gptrs), np.uint64)
-    c = {k: cols.get(k, zero).tolist() for k in G_FIELDS}
+    zero = np.zeros(len(rows), np.uint64)
     has_parent = "parentGoid" in cols
-    out = []
-    for i, addr in enumerate(gptrs.tolist()):
-        if not ok[i]:
-            continue
-        out.append(RawGoroutine(
-            addr=addr, goid=c["goid"][i], status=c["atomicstatus"][i],
-            wait_reason=c["waitreason"][i], wait_since=_signed(c["waitsince"][i]),
-            stack_lo=c["stack.lo"][i], stack_hi=c["stack.hi"][i], m=c["m"][i],
-            gopc=c["gopc"][i], startpc=c["startpc"][i],
-            parent_goid=c["parentGoid"][i] if has_parent else None,
-            labels_addr=c["labels"][i], lockedm=c["lockedm"][i],
-            running_cleanups=bool(c["runningCleanups"][i]),
-            start=StartState(c["sched.pc"][i], c["sched.sp"][i], c["sched.lr"][i], False,
-                             "sched")))
-        g = out[-1]
-        if c["syscallsp"][i]:
-            g.start = StartState(c["syscallpc"][i], c["syscallsp"][i], 0, False, "syscall")
-    return out
+    for k in G_FIELDS:
+        cols.setdefault(k, zero)
+    return _GTable(gptrs[batch.ok], cols, has_parent)
 
 
 def _signed(v: int) -> int:
@@ -456,93 +496,91 @@ def _read_ms(mem: _Memory, allm: int) -> list[RawM]:
     return out
 
 
-def _start_states(goroutines: list[RawGoroutine], ms: list[RawM], threads: list[Thread],
-                  layout: RuntimeLayout, arch: str) -> None:
-    """Running goroutines start from their thread's registers."""
-    running = layout.constant("_Grunning")
+def _start_columns(t: _GTable, ms: list[RawM], threads: list[Thread],
+                   layout: RuntimeLayout) -> None:
+    """Where each goroutine's unwinding starts (see the module docstring)."""
+    c = t.c
     scan = layout.constant("_Gscan") or 0
-    no_stack = {layout.constant("_Gdead"), layout.constant("_Gdeadextra"),
-                layout.constant("_Gidle")} - {None}
+    status = c["atomicstatus"] & np.uint64(~scan & 0xFFFFFFFF)
+    no_stack = [v for v in (layout.constant("_Gdead"), layout.constant("_Gdeadextra"),
+                            layout.constant("_Gidle")) if v is not None]
+    t.has_start &= ~np.isin(status, np.array(no_stack, np.uint64))
+    sys = (c["syscallsp"] != 0) & t.has_start
+    t.start_pc[sys] = c["syscallpc"][sys]
+    t.start_sp[sys] = c["syscallsp"][sys]
+    t.start_lr[sys] = 0
+    t.source[sys] = _SOURCES.index("syscall")
+    running = layout.constant("_Grunning")
+    if running is None:
+        return
     by_m = {m.addr: m for m in ms}
-    regs_of = {t.tid: t.registers for t in threads}
-    for g in goroutines:
-        if (g.status & ~scan) in no_stack:
-            g.start = None
-            continue
-        if running is None or (g.status & ~scan) != running or g.start.source == "syscall":
-            continue
-        m = by_m.get(g.m)
+    regs_of = {th.tid: th.registers for th in threads}
+    for i in np.flatnonzero((status == running) & t.has_start & ~sys).tolist():
+        lo, hi = int(c["stack.lo"][i]), int(c["stack.hi"][i])
+        m = by_m.get(int(c["m"][i]))
         if m is None:
-            g.note = "running, but its M is not in runtime.allm"
+            t.notes[i] = "running, but its M is not in runtime.allm"
             continue
         if m.vdso_sp:
-            g.start = StartState(m.vdso_pc, m.vdso_sp, 0, False, "vdso")
+            t.start_pc[i], t.start_sp[i], t.start_lr[i] = m.vdso_pc, m.vdso_sp, 0
+            t.source[i] = _SOURCES.index("vdso")
             continue
         regs: Registers | None = regs_of.get(m.procid)
         if regs is None:
-            g.start = None
-            g.note = "goroutine running on other thread; stack unavailable" + (
+            t.has_start[i] = False
+            t.notes[i] = "goroutine running on other thread; stack unavailable" + (
                 "" if m.procid in regs_of else " (the thread was not stopped)")
-            continue
-        if g.stack_lo <= regs.sp < g.stack_hi:
-            g.start = StartState(regs.pc, regs.sp, regs.lr or 0, True, "thread registers")
+        elif lo <= regs.sp < hi:
+            t.start_pc[i], t.start_sp[i], t.start_lr[i] = regs.pc, regs.sp, regs.lr or 0
+            t.trap[i] = True
+            t.source[i] = _SOURCES.index("thread registers")
         elif m.g0_stack and m.g0_stack[0] <= regs.sp < m.g0_stack[1]:
             # On the system stack: systemstack saved the goroutine's state in
             # gp.sched (runtime/asm_*.s gosave_systemstack_switch).
-            g.start = StartState(g.start.pc, g.start.sp, g.start.lr, False, "sched")
-            g.note = "running on the system stack (g0): frames from where it switched"
+            t.notes[i] = "running on the system stack (g0): frames from where it switched"
         elif m.gsignal_stack and m.gsignal_stack[0] <= regs.sp < m.gsignal_stack[1]:
-            g.start = None
-            g.note = "its thread is in a signal handler; stack unavailable"
+            t.has_start[i] = False
+            t.notes[i] = "its thread is in a signal handler; stack unavailable"
         else:
-            g.start = None
-            g.note = "its thread's stack pointer is outside the goroutine's stack"
+            t.has_start[i] = False
+            t.notes[i] = "its thread's stack pointer is outside the goroutine's stack"
 
 
 MAX_STACK_COPY = 1 << 30  # runtime maxstacksize on 64-bit
 
 
-def _read_stacks(target: Target, goroutines: list[RawGoroutine]) -> None:
-    want = []
-    for g in goroutines:
-        s = g.start
-        if s is None or g.stack_hi == 0:
-            continue
-        if not (g.stack_lo <= s.sp < g.stack_hi) or g.stack_hi - s.sp > MAX_STACK_COPY:
-            g.note = g.note or f"saved SP {s.sp:#x} is outside the stack " \
-                               f"[{g.stack_lo:#x}, {g.stack_hi:#x})"
-            continue
-        want.append(g)
-    if not want:
+def _read_stack_columns(target: Target, t: _GTable) -> None:
+    """Copy each goroutine's stack from its starting SP to stack.hi, all in
+    one buffer (process_vm_readv batches)."""
+    lo, hi, sp = t.c["stack.lo"], t.c["stack.hi"], t.start_sp
+    inside = t.has_start & (lo <= sp) & (sp < hi)
+    size = np.where(inside, hi - sp, 0).astype(np.int64)
+    inside &= size <= MAX_STACK_COPY
+    for i in np.flatnonzero(t.has_start & ~inside).tolist():
+        t.notes.setdefault(i, f"saved SP {int(sp[i]):#x} is outside the stack "
+                              f"[{int(lo[i]):#x}, {int(hi[i]):#x})")
+    want = np.flatnonzero(inside)
+    if not len(want):
         return
-    addrs = np.array([g.start.sp for g in want], dtype=np.uint64)
-    sizes = np.array([g.stack_hi - g.start.sp for g in want], dtype=np.int64)
-    batch: Batch = target.read_many(addrs, sizes)
-    data = bytes(batch.data)
-    offs = batch.offsets.tolist()
-    for i, g in enumerate(want):
-        if batch.ok[i]:
-            g.stack = memoryview(data)[offs[i]:offs[i] + int(sizes[i])]
-        else:
-            g.note = g.note or "its stack memory can't be read"
+    batch: Batch = target.read_many(sp[want], size[want])
+    t.stack_data = batch.data
+    t.stack_off[want] = np.where(batch.ok, batch.offsets, -1)
+    for i in want[~batch.ok].tolist():
+        t.notes.setdefault(i, "its stack memory can't be read")
 
 
-def _read_labels(mem: _Memory, goroutines: list[RawGoroutine], version) -> None:
+def _read_labels(mem: _Memory, addrs: list[int], version) -> dict[int, dict[str, str]]:
     """pprof labels (runtime/pprof/label.go): from Go 1.24 gp.labels points to
     a struct holding a []label{key, value string}; before, to a
     map[string]string. Label sets are shared between goroutines: each is read once."""
-    cache: dict[int, dict[str, str]] = {}
-    for g in goroutines:
-        a = g.labels_addr
-        if not a:
-            continue
-        if a not in cache:
-            try:
-                cache[a] = _label_slice(mem, a) if version is None or version >= (1, 24) \
-                    else _label_map(mem, mem.word(a))
-            except (TargetMemoryError, FormatError, UnicodeDecodeError):
-                cache[a] = {}
-        g.labels = cache[a]
+    out = {}
+    for a in addrs:
+        try:
+            out[a] = _label_slice(mem, a) if version is None or version >= (1, 24) \
+                else _label_map(mem, mem.word(a))
+        except (TargetMemoryError, FormatError, UnicodeDecodeError):
+            out[a] = {}
+    return out
 
 
 def _gostring(mem: _Memory, ptr: int, n: int) -> str:

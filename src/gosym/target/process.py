@@ -155,10 +155,13 @@ class ProcessTarget(Target):
         return data
 
     def read_many(self, addrs, sizes) -> Batch:
-        """process_vm_readv with up to IOV_MAX remote ranges per call into one
-        buffer; a range that fails is retried alone and marked."""
         addrs = np.asarray(addrs, dtype=np.uint64)
         sizes = np.asarray(sizes, dtype=np.int64)
+        return self._read_ranges(addrs, sizes)
+
+    def _read_ranges(self, addrs: np.ndarray, sizes: np.ndarray) -> Batch:
+        """process_vm_readv with up to IOV_MAX remote ranges per call into one
+        buffer; a range that fails is retried alone and marked."""
         n = len(sizes)
         offsets = np.zeros(n, np.int64)
         if n:
@@ -166,8 +169,10 @@ class ProcessTarget(Target):
         total = int(sizes.sum()) if n else 0
         data = bytearray(total)
         ok = np.zeros(n, bool)
-        if not n or not self._use_vm_readv:
-            return super().read_many(addrs, sizes)
+        if not n:
+            return Batch(data, offsets, sizes, ok)
+        if not self._use_vm_readv:
+            return Target.read_many(self, addrs, sizes)
         cbuf = (ctypes.c_char * max(total, 1)).from_buffer(data)
         base = ctypes.addressof(cbuf)
         remote = np.empty((n, 2), np.uint64)
@@ -190,7 +195,7 @@ class ProcessTarget(Target):
                 if err in (errno.ENOSYS, errno.EPERM):
                     del cbuf
                     self._use_vm_readv = False
-                    return super().read_many(addrs, sizes)
+                    return Target.read_many(self, addrs, sizes)
                 got = 0
             if got == want:
                 ok[i:j] = True
