@@ -42,7 +42,7 @@ STRUCT_FIELDS: dict[str, tuple[str, ...]] = {
     "runtime.mcache": ("stackcache",),
     "runtime.stackfreelist": ("list", "size"),
     "runtime.mspan": ("next", "startAddr", "npages", "allocCount", "elemsize"),
-    "runtime.mstats": ("heapStats.stats",),
+    "runtime.mstats": ("heapStats.stats", "heapStats.gen", "enablegc"),
     "runtime.heapStatsDelta": ("inStacks",),
     # pprof labels are a map[string]string until Go 1.23 (runtime/map.go).
     "runtime.hmap": ("count", "B", "buckets", "oldbuckets"),

@@ -34,6 +34,9 @@ from .runtime_symbols import candidates, symbol_address
 from .target import Batch, Registers, Target, TargetError, TargetMemoryError, Thread
 
 PAGE_SIZE = 8192  # runtime pageSize (1 << PageShift, malloc.go), the same on every arch
+STACK_CACHE_SIZE = 32 * 1024  # _StackCacheSize (malloc.go): one stackpool span
+FIXED_STACK = 2048  # fixedStack on Linux (stack.go: stackMin + stackSystem, rounded up)
+CRASH_STACK = 16384  # schedinit: gcrash.stack = stackalloc(16384) (Go 1.22+)
 MAX_GOROUTINES = 50_000_000
 MAX_MS = 100_000
 # runtime/map.go (Go <= 1.23): buckets of map[string]string hold 8 entries:
@@ -313,6 +316,115 @@ class _Locator:
             return a + self.bias
         return None
 
+    # The stack allocator's globals (runtime/stack.go, mstats.go, proc.go). Their
+    # validators check what the runtime guarantees about them; an empty free
+    # list looks like any zero word, but then it also holds no bytes.
+    def stackpool(self) -> int | None:
+        mem = self.mem
+        f = mem.layout.field("runtime.stackpool", "[].item.span.first")
+        if f is None:
+            return None
+
+        def valid(a):
+            for order in range(f.count or 0):
+                s = mem.word(a + order * f.stride + f.offset)
+                # stackpoolalloc: spans of _StackCacheSize, fixedStack<<order each.
+                if s and (mem.field(s, "runtime.mspan", "elemsize") != FIXED_STACK << order or
+                          mem.field(s, "runtime.mspan", "npages") * PAGE_SIZE != STACK_CACHE_SIZE):
+                    return False
+            return True
+
+        return self._pick("runtime.stackpool", ("runtime.stackpoolalloc",
+                                                 "runtime.stackcacherefill"), valid,
+                          back=(0, f.offset))
+
+    def stack_large(self, not_at: int | None) -> int | None:
+        mem = self.mem
+        f = mem.layout.field("runtime.stackLarge", "free")
+        if f is None:
+            return None
+
+        def valid(a):
+            if a == not_at:
+                return False
+            for i in range(f.count or 0):
+                s = mem.word(a + f.offset + i * f.stride)
+                # stackLarge.free[i] holds spans of 1<<i pages.
+                if s and mem.field(s, "runtime.mspan", "npages") != 1 << i:
+                    return False
+            return True
+
+        return self._pick("runtime.stackLarge", ("runtime.stackfree", "runtime.stackalloc"),
+                          valid, back=(0, f.offset))
+
+    def sched(self) -> int | None:
+        from .runtime_symbols import data_refs
+        mem = self.mem
+        f = mem.layout.field("runtime.schedt", "freem")
+        if f is None:
+            return None
+        users = ("runtime.allocm", "runtime.mexit")
+        refs = set(data_refs(self.b, users[0])) | set(data_refs(self.b, users[1]))
+
+        def valid(a):
+            # lock(&sched.lock) refers to the structure's start as well.
+            if a - self.bias not in refs and symbol_address(self.b, "runtime.sched") is None:
+                return False
+            m, n = mem.word(a + f.offset), 0
+            while m and n < MAX_MS:
+                if mem.field(m, "runtime.m", "g0") == 0:
+                    return False
+                m = mem.field(m, "runtime.m", "freelink")
+                n += 1
+            return n < MAX_MS
+
+        return self._pick("runtime.sched", users, valid, back=(f.offset,))
+
+    def gcrash(self) -> int | None:
+        mem = self.mem
+
+        def valid(a):
+            lo, hi = mem.words(a, 2)
+            return lo != 0 and hi - lo == CRASH_STACK
+
+        if self.b.go_version_tuple is not None and self.b.go_version_tuple < (1, 22):
+            return None
+        return self._pick("runtime.gcrash", ("runtime.schedinit",), valid, back=(0, 8))
+
+    def memstats(self, at_least: int) -> int | None:
+        mem = self.mem
+        layout = mem.layout
+        fs = layout.field("runtime.mstats", "heapStats.stats")
+        fg = layout.field("runtime.mstats", "heapStats.gen")
+        fe = layout.field("runtime.mstats", "enablegc")
+        d = layout.field("runtime.heapStatsDelta", "inStacks")
+        if fs is None or fg is None or d is None or fe is None:
+            return None
+
+        def valid(a):
+            # gen rotates 0 -> 1 -> 2; gcenable set enablegc before main ran;
+            # stacks are allocated in whole pages and include every goroutine's.
+            gen = int.from_bytes(mem.t.read(a + fg.offset, 4), "little")
+            if gen >= (fs.count or 0) or mem.t.read(a + fe.offset, 1) != b"\x01":
+                return False
+            total = heap_stacks(mem, a)
+            return 0 < total < 1 << 46 and total % PAGE_SIZE == 0 and total >= at_least
+
+        return self._pick("runtime.memstats", ("runtime.(*mheap).allocSpan", "runtime.stackalloc"),
+                          valid, back=(fg.offset, fs.offset, fs.offset + d.offset))
+
+
+def heap_stacks(mem: _Memory, memstats: int) -> int:
+    """consistentHeapStats.unsafeRead: inStacks summed over every shard
+    (the value of /memory/classes/heap/stacks:bytes, metrics.go)."""
+    f = mem.layout.field("runtime.mstats", "heapStats.stats")
+    d = mem.layout.field("runtime.heapStatsDelta", "inStacks")
+    total = 0
+    for i in range(f.count or 0):
+        total += _signed(int.from_bytes(
+            mem.t.read(memstats + f.offset + i * f.stride + d.offset, 8), "little"))
+    return total
+
 
 def runtime_strings(binary, layout: RuntimeLayout) -> dict[str, str]:
     """Replace the layout's status and wait-reason strings by the binary's own
@@ -387,7 +499,7 @@ def take_snapshot(binary, target: Target, layout: RuntimeLayout, now_ns: int | N
         _start_columns(table, ms, threads, layout)
         _read_stack_columns(target, table)
         labels = _read_labels(mem, table.labels_addrs(), binary.go_version_tuple)
-        stats = _read_stats(mem, loc)
+        stats = _read_stats(mem, loc, table.live_stack_bytes())
     found.update(loc.found)
     goroutines = table.goroutines(labels)
     return Snapshot(target.description, target.kind, target.arch, binary.go_version, bias,
@@ -416,6 +528,12 @@ class _GTable:
         self.notes: dict[int, str] = {}
         self.stack_off = np.full(n, -1, np.int64)
         self.stack_data: bytes | bytearray = b""
+
+    def live_stack_bytes(self) -> int:
+        """Bytes of the stacks of the goroutines that have one (not dead)."""
+        c = self.c
+        size = (c["stack.hi"] - c["stack.lo"]).astype(np.int64)
+        return int(size[self.has_start & (c["stack.hi"] > c["stack.lo"])].sum())
 
     def labels_addrs(self) -> list[int]:
         a = self.c["labels"]
@@ -640,24 +758,18 @@ def _span_list(mem: _Memory, first: int, limit: int = 1 << 20):
         n += 1
 
 
-def _read_stats(mem: _Memory, loc: _Locator) -> StackStats:
+def _read_stats(mem: _Memory, loc: _Locator, live_stack_bytes: int) -> StackStats:
     stats = StackStats()
     layout = mem.layout
     try:
-        memstats = loc.symbol("runtime.memstats")
-        f = layout.field("runtime.mstats", "heapStats.stats")
-        delta = layout.field("runtime.heapStatsDelta", "inStacks")
-        if memstats is not None and f is not None and delta is not None:
-            # consistentHeapStats.unsafeRead: the sum of every shard.
-            total = 0
-            for i in range(f.count or 0):
-                total += _signed(int.from_bytes(
-                    mem.t.read(memstats + f.offset + i * f.stride + delta.offset, 8), "little"))
-            stats.heap_stacks_bytes = total
+        memstats = loc.memstats(live_stack_bytes)
+        if memstats is not None:
+            stats.heap_stacks_bytes = heap_stacks(mem, memstats)
     except (TargetMemoryError, FormatError):
         pass
+    pool = None
     try:
-        pool = loc.symbol("runtime.stackpool")
+        pool = loc.stackpool()
         f = layout.field("runtime.stackpool", "[].item.span.first")
         if pool is not None and f is not None:
             free = 0
@@ -672,7 +784,7 @@ def _read_stats(mem: _Memory, loc: _Locator) -> StackStats:
     except (TargetMemoryError, FormatError):
         pass
     try:
-        large = loc.symbol("runtime.stackLarge")
+        large = loc.stack_large(pool)
         f = layout.field("runtime.stackLarge", "free")
         if large is not None and f is not None:
             free = 0
@@ -699,7 +811,7 @@ def _read_stats(mem: _Memory, loc: _Locator) -> StackStats:
     except (TargetMemoryError, FormatError):
         pass
     try:
-        sched = loc.symbol("runtime.sched")
+        sched = loc.sched()
         if sched is not None:
             # mexit frees gsignal and leaves the M on sched.freem; the next
             # allocm frees its g0 stack (proc.go).
@@ -716,10 +828,20 @@ def _read_stats(mem: _Memory, loc: _Locator) -> StackStats:
     except (TargetMemoryError, FormatError):
         pass
     try:
-        gcrash = loc.symbol("runtime.gcrash")
+        gcrash = loc.gcrash()
         if gcrash is not None:
             st = _stack_of(mem, gcrash)
             stats.crash_stack_bytes = st[1] - st[0] if st else 0
+        elif binary_before_1_22(mem):
+            stats.crash_stack_bytes = 0
     except (TargetMemoryError, FormatError):
         pass
     return stats
+
+
+def binary_before_1_22(mem: _Memory) -> bool:
+    v = mem.layout.go_version.removeprefix("go").split(".")
+    try:
+        return (int(v[0]), int(v[1])) < (1, 22)
+    except (ValueError, IndexError):
+        return False
