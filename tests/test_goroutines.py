@@ -21,6 +21,7 @@ goroutine's own runtime.Callers record, and the stack totals against
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
@@ -34,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -606,3 +608,105 @@ def test_core_of_another_program_and_damaged_cores(tb, tmp_path):
     for p in tmp_path.iterdir():
         if p.name.startswith(("core", "qemu_")) or p.suffix == ".core":
             p.unlink()
+
+
+# --- the parts, in process ------------------------------------------------------------------
+
+DEFAULT_AMD64 = [b for b in AMD64 if b.variant == "default"]
+DEFAULT_ARM64 = [b for b in ARM64 if b.variant == "default"]
+
+
+def _batch_equals_scalar(b, snap) -> int:
+    from gosym.unwind import Unwinder
+    u = Unwinder(b, snap.bias)
+    live = [g for g in snap.goroutines if g.start is not None and g.stack is not None]
+    batch = u.unwind_many([g.start for g in live], snap.stack_data,
+                          np.array([g.stack_offset for g in live], np.int64),
+                          np.array([g.stack_hi for g in live], np.uint64), scalar_below=0)
+    for g, got in zip(live, batch):
+        want = u.unwind(g.start, g.stack, g.stack_hi)
+        assert [tuple(f) for f in want.frames] == [tuple(f) for f in got.frames], g.goid
+        assert (want.complete, want.note) == (got.complete, got.note), g.goid
+    return len(live)
+
+
+@pytest.mark.parametrize("tb", need(DEFAULT_AMD64, "goroutines binaries (make testbins)"),
+                         ids=_ids)
+def test_batch_unwinder_is_the_scalar_one_amd64(tb, tmp_path):
+    """unwind_many (numpy, level by level) gives unwind()'s frames exactly."""
+    if not _host_is_amd64():
+        pytest.skip("amd64 programs run natively on x86_64 only")
+    from gosym.runtime_layout import runtime_layout
+    from gosym.runtime_state import take_snapshot
+    from gosym.target import open_process
+    proc = _start(tb, tmp_path)
+    try:
+        b = opened(str(tb.path))
+        snap = take_snapshot(b, open_process(proc.pid, "amd64"), runtime_layout(b))
+        assert _batch_equals_scalar(b, snap) > 30
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("tb", need(DEFAULT_ARM64, "goroutines binaries (make testbins)"),
+                         ids=_ids)
+def test_batch_unwinder_is_the_scalar_one_arm64(tb, tmp_path):
+    """The same on an arm64 core (link-register rules)."""
+    if os.uname().machine != "aarch64" and not shutil.which(QEMU[0]):
+        pytest.skip("qemu-aarch64-static is not installed (make deps)")
+    from gosym.runtime_layout import runtime_layout
+    from gosym.runtime_state import elf_segments, load_bias, take_snapshot
+    from gosym.target import open_core
+    proc = _start(tb, tmp_path)
+    _crash(proc, tmp_path)
+    core = _find_core(tmp_path, True)
+    if core is None:
+        pytest.skip("qemu wrote no core")
+    b = opened(str(tb.path))
+    t = open_core(str(core))
+    t.attach_executable(str(tb.path), load_bias(b, t), elf_segments(b))
+    snap = take_snapshot(b, t, runtime_layout(b))
+    assert _batch_equals_scalar(b, snap) > 30
+    t.close()
+    core.unlink()
+
+
+@pytest.mark.parametrize("tb", need(DEFAULT_AMD64, "goroutines binaries (make testbins)"),
+                         ids=_ids)
+def test_machine_code_finds_what_the_symbols_name(tb, tmp_path, monkeypatch):
+    """Without its symbol table and DWARF an unstripped binary gives the same
+    dump: every global is found through the runtime's machine code and the
+    layout comes from the generated table."""
+    if not _host_is_amd64():
+        pytest.skip("amd64 programs run natively on x86_64 only")
+    import gosym.runtime_state as runtime_state
+    import gosym.runtime_symbols as runtime_symbols
+    from gosym.goroutines import goroutine_dump
+    from gosym.render_goroutines import goroutine_json
+    from gosym.runtime_layout import layout_from_table, runtime_layout
+    from gosym.target import open_process
+    proc = _start(tb, tmp_path)
+    try:
+        b = opened(str(tb.path))
+        with_symbols = goroutine_dump(b, open_process(proc.pid, "amd64"), runtime_layout(b))
+        assert set(with_symbols.found.values()) == {"symbol table"}
+        monkeypatch.setattr(runtime_symbols, "symbol_address", lambda binary, name: None)
+        monkeypatch.setattr(runtime_state, "symbol_address", lambda binary, name: None)
+        table = layout_from_table(b.go_version_tuple, "amd64")
+        without = goroutine_dump(b, open_process(proc.pid, "amd64"), table)
+        assert all(how.startswith("machine code of runtime.") for how in without.found.values())
+        assert set(without.found) >= {"runtime.allgs", "runtime.allm", "runtime.allp",
+                                      "runtime.memstats", "runtime.stackpool",
+                                      "runtime.gStatusStrings", "runtime.waitReasonStrings"}
+        a = {g.id: goroutine_json(g) for g in with_symbols.goroutines
+             if g.start_function != SPINNER}
+        c = {g.id: goroutine_json(g) for g in without.goroutines if g.start_function != SPINNER}
+        assert a == c
+        assert dataclasses.replace(without.totals, used_bytes=0) == \
+            dataclasses.replace(with_symbols.totals, used_bytes=0)
+        assert without.totals.heap_stacks_bytes == with_symbols.totals.heap_stacks_bytes
+        assert without.totals.unaccounted_bytes == 0
+    finally:
+        proc.kill()
+        proc.wait()

@@ -37,7 +37,7 @@ STRUCT_FIELDS: dict[str, tuple[str, ...]] = {
                   "runningCleanups"),
     "runtime.m": ("g0", "gsignal", "curg", "procid", "alllink", "id", "vdsoSP", "vdsoPC", "p",
                   "lockedg", "freelink"),
-    "runtime.schedt": ("freem",),
+    "runtime.schedt": ("freem", "lock"),
     "runtime.p": ("id", "status", "mcache"),
     "runtime.mcache": ("stackcache",),
     "runtime.stackfreelist": ("list", "size"),

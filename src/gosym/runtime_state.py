@@ -361,14 +361,16 @@ class _Locator:
         from .runtime_symbols import data_refs
         mem = self.mem
         f = mem.layout.field("runtime.schedt", "freem")
-        if f is None:
+        lock = mem.layout.field("runtime.schedt", "lock")
+        if f is None or lock is None:
             return None
         users = ("runtime.allocm", "runtime.mexit")
         refs = set(data_refs(self.b, users[0])) | set(data_refs(self.b, users[1]))
 
         def valid(a):
-            # lock(&sched.lock) refers to the structure's start as well.
-            if a - self.bias not in refs and symbol_address(self.b, "runtime.sched") is None:
+            # Both take sched.lock around sched.freem: its address is referenced too.
+            if a + lock.offset - self.bias not in refs and \
+                    symbol_address(self.b, "runtime.sched") is None:
                 return False
             m, n = mem.word(a + f.offset), 0
             while m and n < MAX_MS:

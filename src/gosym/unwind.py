@@ -225,7 +225,7 @@ class Unwinder:
 
     # --- many goroutines at once ------------------------------------------------------------
     def unwind_many(self, starts: list[StartState | None], buffer, offsets: np.ndarray,
-                    stack_his: np.ndarray) -> list[Unwound | None]:
+                    stack_his: np.ndarray, scalar_below: int = 16) -> list[Unwound | None]:
         """unwind() for many goroutines whose stack copies lie in one buffer
         (goroutine i's [starts[i].sp, stack_his[i]) at offsets[i], -1: none).
 
@@ -234,7 +234,7 @@ class Unwinder:
         return addresses are gathered from the buffer viewed as 64-bit words.
         Goroutines that need the rare paths (a zero start PC, an arm64
         injected call, a misaligned copy) and the few left when most stacks
-        have ended continue in the scalar walk."""
+        have ended (fewer than scalar_below) continue in the scalar walk."""
         n = len(starts)
         out: list[Unwound | None] = [None] * n
         words = np.frombuffer(buffer, dtype="<u8", count=len(buffer) // 8) if len(buffer) else \
@@ -264,7 +264,7 @@ class Unwinder:
                          np.array(lrs, np.uint64), np.array(traps, bool), np.array(sysc, bool),
                          base_sp, offsets[idx].astype(np.int64),
                          stack_his[idx].astype(np.uint64), words, buffer, frames, done,
-                         level_out)
+                         level_out, scalar_below)
         # Every level's frames at once: sorted by goroutine (stably, so in level
         # order), made into (pc, sp, fp, entry, trap) tuples in one zip.
         if level_out:
@@ -306,13 +306,13 @@ class Unwinder:
         return found, entry, flag, fid, has_pcsp, fb
 
     def _levels(self, idx, pc, sp, lr, trap, sysc, base_sp, base_off, hi, words, buffer,
-                frames, done, level_out) -> None:
+                frames, done, level_out, scalar_below) -> None:
         """level_out collects per level (idx, pc, sp, fp, entry, trap) of the
         frames recorded; frames[i] those of goroutines finished by _walk."""
         innermost = True
         injected_ids = np.array(sorted(self.injected_ids) or [-1], np.int64)
         while len(idx):
-            if len(idx) <= 16 or len(level_out) >= MAX_FRAMES:
+            if len(idx) < scalar_below or len(level_out) >= MAX_FRAMES:
                 for j in range(len(idx)):
                     i = int(idx[j])
                     off, b = int(base_off[j]), int(base_sp[j])
