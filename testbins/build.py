@@ -69,6 +69,10 @@ class Program:
 PROGRAM_LIST = [
     Program("callers", run="json"),
     Program("hello"),
+    # Deep middleware-style stacks under every profiler (see deepprof/main.go).
+    Program("deepprof", versions=("1.19", "1.22", "1.24", "1.27"),
+            targets=("linux/amd64", "linux/arm64"), variants=("default", "pie", "stripped"),
+            run="dir", listing=False),
     # Run by tests/test_goroutines.py itself (live process, gcore, core dumps).
     Program("goroutines", versions=("1.19", "1.22", "1.24", "1.27"),
             targets=("linux/amd64", "linux/arm64"), variants=("default", "pie", "stripped"),

@@ -20,11 +20,16 @@ def opened(path: str, arch: str | None = None) -> gosym.GoBinary:
     return gosym.open(path, arch)
 
 
-def need(items: list, what: str) -> list:
+def need(items: list, what: str, target: str = "make testbins") -> list:
     """Parametrize over items, or one skipped case when the cache has none."""
     if items:
         return items
-    return [pytest.param(None, marks=pytest.mark.skip(reason=f"no {what} built; run `make testbins`"))]
+    return [pytest.param(None, marks=pytest.mark.skip(reason=f"no {what} built; run `{target}`"))]
+
+
+def binary_id(b) -> str:
+    """pytest id of a test or real binary parameter (the skipped placeholder is None)."""
+    return getattr(b, "id", None) or "none"
 
 
 ALL_TESTBINS = testbins()

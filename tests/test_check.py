@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import ALL_TESTBINS, REALBINS, known_pcsp_defects, need, opened
+from conftest import ALL_TESTBINS, REALBINS, binary_id, known_pcsp_defects, need, opened
 
 from gosym.check import CheckConfig, check_binary
 from gosym.cli import main
@@ -73,7 +73,7 @@ def _assert_consistent(rep, known_defects: set[str] = frozenset()) -> None:
     assert all(s.bytes > 0 for s in rep.split_adjust)
 
 
-@pytest.mark.parametrize("tb", need(ALL_TESTBINS, "test binaries"), ids=lambda b: b.id)
+@pytest.mark.parametrize("tb", need(ALL_TESTBINS, "test binaries"), ids=binary_id)
 def test_check_testbin(tb):
     rep = report(str(tb.path))
     _assert_consistent(rep)
@@ -83,7 +83,7 @@ def test_check_testbin(tb):
     _check_against_pins(tb.id, rep)
 
 
-@pytest.mark.parametrize("rb", need(ESBUILD, "esbuild binaries"), ids=lambda b: b.id)
+@pytest.mark.parametrize("rb", need(ESBUILD, "esbuild binaries"), ids=binary_id)
 def test_check_realbin(rb):
     rep = report(str(rb.path))
     _assert_consistent(rep, known_pcsp_defects(rb.goos, rb.goarch, rb.go_version))
@@ -102,12 +102,12 @@ def _prologue_agrees(path: str) -> None:
     assert 0 < len(rep.nosplit) < rep.functions
 
 
-@pytest.mark.parametrize("tb", need(ALL_TESTBINS, "test binaries"), ids=lambda b: b.id)
+@pytest.mark.parametrize("tb", need(ALL_TESTBINS, "test binaries"), ids=binary_id)
 def test_prologue_matches_check_testbin(tb):
     _prologue_agrees(str(tb.path))
 
 
-@pytest.mark.parametrize("rb", need(ESBUILD, "esbuild binaries"), ids=lambda b: b.id)
+@pytest.mark.parametrize("rb", need(ESBUILD, "esbuild binaries"), ids=binary_id)
 def test_prologue_matches_check_realbin(rb):
     _prologue_agrees(str(rb.path))
 
@@ -127,7 +127,7 @@ def test_moved_boundary_is_a_mismatch(monkeypatch):
     tb = _pick("amd64")
     b = opened(str(tb.path))
     f = b.lookup("main.main")
-    rows = b.table.pcsp_rows(f)
+    rows = tuple(b.table.pcsp_rows(f))  # (end offset, sp_delta) pairs
     code = bytes(b.container.read(f.entry, f.end - f.entry))
     import capstone
 
@@ -169,7 +169,7 @@ def test_patched_pctab_bytes_fail(tmp_path):
     tb = _pick("arm64")
     b = opened(str(tb.path))
     f = b.lookup("main.main")
-    start = b.location.offset + b.table._pctab_base + f.pcsp
+    start = b.location.offset + b.table.pctab_base + f.pcsp
     data = tb.path.read_bytes()
     # pairs: (value delta, pc delta); find the first two one-byte pc deltas
     pos = start
@@ -266,7 +266,7 @@ def test_undecodable_table_is_a_mismatch(tmp_path):
     tb = _pick("arm64")
     b = opened(str(tb.path))
     f = b.lookup("main.main")
-    start = b.location.offset + b.table._pctab_base + f.pcsp
+    start = b.location.offset + b.table.pctab_base + f.pcsp
     data = bytearray(tb.path.read_bytes())
     data[start:start + 12] = b"\xff" * 12  # a varint longer than 5 bytes
     out = tmp_path / "hello"

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from binaries import parse_asm_locals, parse_nm
-from conftest import ALL_TESTBINS, need, opened
+from conftest import ALL_TESTBINS, binary_id, need, opened
 
 from gosym.cli import main
 from gosym.pclntab import func_name_for_print
@@ -79,7 +79,7 @@ def cfa_at(rows: list[tuple[int, int, int]], pc: int) -> int | None:
 # --- sp_deltas against DWARF -----------------------------------------------------------------
 
 @pytest.mark.parametrize("tb", need(LINUX_UNSTRIPPED, "unstripped linux test binaries"),
-                         ids=lambda b: b.id)
+                         ids=binary_id)
 def test_sp_deltas_match_debug_frame(tb):
     path = str(tb.path)
     funcs = {f["entry"]: f for f in frames_json(path, "--pcs", "--sort", "addr")}
@@ -107,7 +107,7 @@ def test_sp_deltas_match_debug_frame(tb):
 
 
 @pytest.mark.parametrize("tb", need(LINUX_UNSTRIPPED, "unstripped linux test binaries"),
-                         ids=lambda b: b.id)
+                         ids=binary_id)
 def test_library_sp_delta_and_frame_size(tb):
     """binary.sp_delta(pc), frame_size(pc), pcsp_ranges(func) at every DWARF row."""
     b = opened(str(tb.path))
@@ -128,7 +128,7 @@ def test_library_sp_delta_and_frame_size(tb):
 
 # --- max_sp_delta against the compiler's locals= ---------------------------------------------
 
-@pytest.mark.parametrize("tb", need(WITH_ASM, "test binaries with -S listings"), ids=lambda b: b.id)
+@pytest.mark.parametrize("tb", need(WITH_ASM, "test binaries with -S listings"), ids=binary_id)
 def test_max_sp_delta_matches_compiler_locals(tb):
     locals_ = {n: v for n, v in parse_asm_locals(tb.asm_path).items() if n.startswith("main.")}
     got = {f["name"]: f["max_sp_delta"] for f in frames_json(str(tb.path))}
@@ -146,7 +146,7 @@ def test_max_sp_delta_matches_compiler_locals(tb):
     assert compared >= 2
 
 
-@pytest.mark.parametrize("tb", need(DARWIN_DEFAULT, "darwin test binaries"), ids=lambda b: b.id)
+@pytest.mark.parametrize("tb", need(DARWIN_DEFAULT, "darwin test binaries"), ids=binary_id)
 def test_macho_matches_elf_for_package_main(tb):
     elf = next((b for b in ALL_TESTBINS if b.goos == "linux" and b.variant == "default"
                 and b.goarch == tb.goarch and b.go_version == tb.go_version
@@ -167,7 +167,7 @@ KEYS = {"name", "entry", "end", "frame_size", "max_sp_delta", "args", "flags", "
 
 
 @pytest.mark.parametrize("tb", need([b for b in LINUX_UNSTRIPPED if b.variant == "default"],
-                                    "test binaries"), ids=lambda b: b.id)
+                                    "test binaries"), ids=binary_id)
 def test_json_pcs_contract(tb):
     funcs = frames_json(str(tb.path), "--pcs", "--sort", "addr")
     b = opened(str(tb.path))
@@ -199,7 +199,7 @@ def test_json_pcs_contract(tb):
 
 @pytest.mark.parametrize("tb", need([b for b in LINUX_UNSTRIPPED if b.variant == "default"
                                      and b.program == "callers" and b.nm_path],
-                                    "callers test binaries"), ids=lambda b: b.id)
+                                    "callers test binaries"), ids=binary_id)
 def test_pc_option_against_nm_and_dwarf(tb):
     path = str(tb.path)
     # go tool nm marks assembly functions' ABI0 symbols with ".abi0"

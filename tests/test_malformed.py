@@ -22,7 +22,7 @@ import gosym
 from binaries import parse_nm
 from conftest import ALL_TESTBINS, need
 from gosym.cli import main
-from gosym.pclntab import MAGIC_GO12, Table
+from gosym.pclntab import GO12, Table
 
 sys.path.insert(0, str(Path(__file__).parent / "regressions"))
 import mutations  # noqa: E402
@@ -365,16 +365,16 @@ def _layout_targets(path: str) -> dict[str, dict]:
         "funcoff-negative": ("functab", k * ent + half, half, (1 << (8 * half)) - 8),
         "entry-unsorted": ("functab", k * ent, half, 0),
         "last-entry-zero": ("functab", n * ent, half, 0),
-        "nameoff-out-of-range": ("file", base + rec + L.nameoff_at, 4, 0x7FFFFFF0),
-        "pcsp-beyond-pctab": ("file", base + rec + L.pcsp_at, 4, 0xFFFFFFF0),
-        "pcfile-beyond-pctab": ("file", base + rec + L.pcfile_at, 4, 0x7FFFFFFF),
-        "pcln-beyond-pctab": ("file", base + rec + L.pcln_at, 4, 0xFFFFFFFF),
-        "npcdata-huge": ("file", base + rec + L.npcdata_at, 4, 0xFFFFFFFF),
-        "nfuncdata-max": ("file", base + rec + L.nfuncdata_at, 1, 0xFF),
+        "nameoff-out-of-range": ("file", base + rec + L.fields["nameoff"].at, 4, 0x7FFFFFF0),
+        "pcsp-beyond-pctab": ("file", base + rec + L.fields["pcsp"].at, 4, 0xFFFFFFF0),
+        "pcfile-beyond-pctab": ("file", base + rec + L.fields["pcfile"].at, 4, 0x7FFFFFFF),
+        "pcln-beyond-pctab": ("file", base + rec + L.fields["pcln"].at, 4, 0xFFFFFFFF),
+        "npcdata-huge": ("file", base + rec + L.fields["npcdata"].at, 4, 0xFFFFFFFF),
+        "nfuncdata-max": ("file", base + rec + L.fields["nfuncdata"].at, 1, 0xFF),
     }
-    if L.cuoff_at is not None:
-        out["cutab-index-out-of-range"] = ("file", base + rec + L.cuoff_at, 4, 0x7FFFFFF0)
-    if h.magic != MAGIC_GO12:
+    if "cu_offset" in L.fields:
+        out["cutab-index-out-of-range"] = ("file", base + rec + L.fields["cu_offset"].at, 4, 0x7FFFFFF0)
+    if h.version != GO12:
         for i, name in enumerate(("nfiles", "textstart", "funcnametab", "cutab", "filetab",
                                   "pctab", "pcln")):
             out[f"header-{name}-huge"] = ("pcheader", 16 + 8 * i, 8, 1 << 62)
@@ -393,7 +393,7 @@ def _layout_targets(path: str) -> dict[str, dict]:
         from gosym.locate import moduledata_fields
 
         v = g.go_version_tuple
-        fields = moduledata_fields(h.magic, v[1] if v else None)
+        fields = moduledata_fields(h.version, v[1] if v else None)
         ts = fields["textsectmap"]
         out["moduledata-textsectmap-len-huge"] = ("moduledata", 8 * (ts + 1), 8, 1 << 40)
         out["moduledata-textsectmap-anywhere"] = ("moduledata", 8 * ts, 8, 0x10)
@@ -519,7 +519,7 @@ def test_textsectmap_from_moduledata(tmp_path, b):
     g = gosym.open(str(b.path))
     c, md, h = g.container, g.moduledata, g.table.header
     v = g.go_version_tuple
-    ts = moduledata_fields(h.magic, v[1] if v else None)["textsectmap"]
+    ts = moduledata_fields(h.version, v[1] if v else None)["textsectmap"]
     ptr = c.read_word(md.address + 8 * ts)
     raw = bytes(g.table.data[h.functab_offset:h.functab_offset + 8 * h.nfunc + 4])
     offs = [struct.unpack_from("<I", raw, 8 * i)[0] for i in range(h.nfunc + 1)]

@@ -1,23 +1,35 @@
-"""A Go binary: container + function table + moduledata, decoded on demand."""
+"""A Go binary: container + function table + moduledata, decoded on demand.
+
+:class:`GoBinary` is the library's entry point (``gosym.open(path)``). It
+answers one PC at a time (``func_for_pc``, ``sp_delta``, ``frame_bytes``,
+``find_frames``: cached per function, what a profiler or unwinder calls in a
+loop) and many at once (``lookup_pcs``, ``frames``: numpy batches).
+"""
 
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterator, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from . import pcvalue
+from ._lazy import np
 from .buildinfo import BuildInfo, read_buildinfo
 from .container import Container, open_container
 from .errors import FormatError, GosymError
 from .locate import ModuleData, TableLocation, find_moduledata, find_table
-from .pclntab import (FUNCDATA_INL_TREE, MAGIC_GO118, MAGIC_GO120, PCDATA_INL_TREE_INDEX, Func,
-                      InlinedCall, Table, parse_inline_tree_entry, sequence_of_funcs)
+from .pclntab import (FUNCDATA_INL_TREE, GO12, PCDATA_INL_TREE_INDEX, Func, InlinedCall, Table,
+                      func_name_for_print, sequence_of_funcs)
 
-# Return-address slot pushed by CALL, counted in a frame's size (runtime/traceback.go).
+if TYPE_CHECKING:
+    from .callframes import Frame, SymbolizeConfig
+    from .pcbatch import PCBatch
+
+# Return-address slot pushed by CALL, counted in a frame's size (runtime/traceback.go:
+# "call instruction pushes return PC"; architectures with a link register save it
+# inside the frame).
 RETURN_ADDRESS_SLOT = {"amd64": 8, "arm64": 0}
 
 # runtime functions whose funcID is special; used to name funcID values without
@@ -37,6 +49,11 @@ _SPECIAL_FUNCS = {
     "runtime.jmpdefer": "jmpdefer", "runtime.externalthreadhandler": "externalthreadhandler",
 }
 _SPECIAL_PREFIX = os.path.commonprefix(list(_SPECIAL_FUNCS)).encode()
+# Wrappers are elided from tracebacks unless the frame just produced is one of
+# these (runtime/traceback.go elideWrapperCalling).
+KEEP_WRAPPERS_AFTER = ("gopanic", "sigpanic", "panicwrap")
+
+_CACHE_FUNCS = 1 << 16  # functions whose per-PC facts stay cached (bounds memory)
 
 
 @dataclass(frozen=True)
@@ -46,19 +63,40 @@ class PcspRange:
     sp_delta: int
 
 
+@dataclass(frozen=True)
+class FuncIDs:
+    """What the binary's funcID values mean (derived from the binary itself)."""
+
+    names: dict[int, str]  # value -> "normal", "wrapper", "goexit", ...
+    wrapper: int | None
+    keep_wrappers_after: frozenset[int]  # funcIDs after which a wrapper frame is kept
+
+
 class GoBinary:
     """Entry point of the library: ``gosym.open(path)``."""
 
     def __init__(self, path: str, arch: str | None = None) -> None:
         self.path = path
         self.container: Container = open_container(path, arch)
+        try:
+            self._init_table()
+        except BaseException:
+            self.container.close()
+            raise
+        self._funcs: OrderedDict[int, Func] = OrderedDict()  # per-PC lookups' cache
+        self._pcsp: dict[int, tuple[int, pcvalue.Rows]] = {}
+
+    def _init_table(self) -> None:
         self.location: TableLocation = find_table(self.container)
         c = self.container
-        data = c.data[self.location.offset:self.location.offset + self.location.size]
-        self.table = Table(data, go_version=self.go_version_tuple, read_memory=self._read_memory)
+        loc = self.location
+        data = c.data[loc.offset:loc.offset + loc.size]
+        self.table = Table(data, go_version=self.go_version_tuple, searchable=c.buf,
+                           searchable_offset=loc.offset)
         self._text_start_source = "table header"
+        layout = self.table.layout
         h = self.table.header
-        if h.magic in (MAGIC_GO118, MAGIC_GO120) and h.text_start == 0:
+        if layout.header_has_text_start and h.text_start == 0:
             # Go 1.26+ no longer stores textStart in the header: use moduledata.text.
             md = self.moduledata
             if md is None:
@@ -66,7 +104,7 @@ class GoBinary:
                                   "Go 1.26+ tables")
             self.table.set_text_start(md.text, md.textsect_map)
             self._text_start_source = "moduledata.text"
-        elif h.magic in (MAGIC_GO118, MAGIC_GO120):
+        elif layout.header_has_text_start:
             # Several text sections (linker size limit; externally linked
             # darwin/arm64, arm, ppc64) leave no trace in the section names of the
             # final file, only in moduledata.textsectmap: look there every time.
@@ -88,6 +126,16 @@ class GoBinary:
     def arch(self) -> str:
         return self.container.arch
 
+    @property
+    def ptr_size(self) -> int:
+        return self.table.ptr_size
+
+    @property
+    def return_address_slot(self) -> int:
+        """Bytes of the return address CALL pushes (amd64: 8; 0 where the link
+        register is saved inside the frame)."""
+        return RETURN_ADDRESS_SLOT[self.arch]
+
     @cached_property
     def buildinfo(self) -> BuildInfo:
         return read_buildinfo(self.container)
@@ -102,12 +150,13 @@ class GoBinary:
 
     @property
     def text_start(self) -> int:
-        return int(self.table.entries[0]) if self.table.header.magic not in (
-            MAGIC_GO118, MAGIC_GO120) else self.table.text_start
+        if not self.table.layout.entry_is_offset:
+            return self.table.entry_of(0)
+        return self.table.text_start
 
     @property
     def text_start_source(self) -> str:
-        if self.table.header.magic not in (MAGIC_GO118, MAGIC_GO120):
+        if not self.table.layout.entry_is_offset:
             return "first function entry (absolute entries)"
         return self._text_start_source
 
@@ -116,9 +165,6 @@ class GoBinary:
         v = self.go_version_tuple
         return find_moduledata(self.container, self.table, self.location,
                                v[1] if v else None)
-
-    def _read_memory(self, addr: int, size: int):
-        return self.container.read(addr, size)
 
     # --- functions ------------------------------------------------------------
     @property
@@ -133,33 +179,75 @@ class GoBinary:
 
     def func_for_pc(self, pc: int) -> Func | None:
         """The function whose code holds pc, by binary search over the entries."""
-        return self.table.find_func(pc)
+        i = self.table.find_index(pc)
+        return None if i is None else self.cached_func(i)
 
     def lookup(self, name: str) -> Func | None:
-        """The first function with exactly this name."""
+        """The first function with exactly this (full symbol) name."""
+        want = name.encode()
         for i, raw in enumerate(self.table.names()):
-            if raw == name.encode():
+            if raw == want:
                 return self.table.func(i)
         return None
 
     @cached_property
-    def func_id_names(self) -> dict[int, str]:
-        """funcID value -> name, derived from the binary's own runtime functions."""
+    def shortens_generic_names(self) -> bool:
+        """Whether this binary's runtime prints ``pkg.F[...]`` for names with
+        brackets (runtime/symtab.go funcNameForPrint, Go 1.18+, the release that
+        brought generics); older runtimes print every name as it is, e.g. the
+        array type in ``type..eq.[3]error``."""
+        v = self.go_version_tuple
+        if v is not None:
+            return v >= (1, 18)
+        return self.table.layout.entry_is_offset  # the Go 1.18+ table layouts
+
+    def name_for_print(self, symbol: str) -> str:
+        """A function name as this binary's runtime prints it in tracebacks."""
+        return func_name_for_print(symbol) if self.shortens_generic_names else symbol
+
+    @cached_property
+    def _print_names(self) -> dict[str, list[int]]:
+        m: dict[str, list[int]] = {}
+        for i, raw in enumerate(self.table.names()):
+            m.setdefault(self.name_for_print(raw.decode("utf-8", "replace")), []).append(i)
+        return m
+
+    def indices_named(self, name: str) -> list[int]:
+        """Indices of every function whose printed name (``pkg.F[...]`` for generic
+        instantiations, as tracebacks print it) is ``name``, in address order."""
+        return list(self._print_names.get(name, ()))
+
+    def functions_named(self, name: str) -> list[Func]:
+        """Every function whose printed name is ``name`` (see :meth:`indices_named`)."""
+        return [self.table.func(i) for i in self._print_names.get(name, ())]
+
+    def select(self, pattern: str | None) -> np.ndarray:
+        """Indices of the functions whose full name matches a regular expression
+        (re.search); all functions for None. Raises re.error for a bad pattern."""
+        import re
+
+        if pattern is None:
+            return np.arange(len(self.table))
+        rx = re.compile(pattern.encode())
+        return np.array([i for i, raw in enumerate(self.table.names()) if rx.search(raw)],
+                        dtype=np.int64)
+
+    @cached_property
+    def func_ids(self) -> FuncIDs:
+        """funcID values named from the binary's own runtime functions."""
         names: dict[int, str] = {0: "normal"}
-        ids = self.table.column("func_id")
+        ids = self.table.column("func_id").astype(np.int64)
         # Wrappers (method wrappers, eq/hash functions) are by far the most common
         # non-zero funcID; every other special ID belongs to one runtime function.
         # Decide the wrapper value first: ABI wrappers carry the name of the
         # function they wrap (runtime.asmcgocall's ABI0->ABIInternal wrapper has
-        # the wrapper ID), so a name alone must not claim that value.
-        nz_ids = ids[ids != 0]
-        if len(nz_ids):
-            # Counter.most_common(1): the highest count, ties to the value seen first.
-            values, first, counts = np.unique(nz_ids, return_index=True, return_counts=True)
-            best = np.flatnonzero(counts == counts.max())
-            k = int(best[np.argmin(first[best])])
-            if int(counts[k]) > 1:
-                names[int(values[k])] = "wrapper"
+        # the wrapper ID), so a name alone must not claim that value. Ties go to
+        # the smallest value.
+        counts = np.bincount(ids, minlength=256)
+        counts[0] = 0
+        wrapper = int(np.argmax(counts)) if counts.max() > 1 else None
+        if wrapper is not None:
+            names[wrapper] = "wrapper"
         nonzero = ids.nonzero()[0]
         # Only names that start like every special one can be special: test the
         # prefix for all at once, decode the few that have it.
@@ -168,7 +256,13 @@ class GoBinary:
             special = _SPECIAL_FUNCS.get(self.table.name_of(i))
             if special is not None:
                 names.setdefault(int(ids[i]), special)
-        return names
+        keep = frozenset(v for v, n in names.items() if n in KEEP_WRAPPERS_AFTER)
+        return FuncIDs(names, wrapper, keep)
+
+    @property
+    def func_id_names(self) -> dict[int, str]:
+        """funcID value -> name, derived from the binary's own runtime functions."""
+        return self.func_ids.names
 
     def func_id_value(self, name: str) -> int | None:
         for value, n in self.func_id_names.items():
@@ -176,32 +270,62 @@ class GoBinary:
                 return value
         return None
 
-    # --- stack frames -----------------------------------------------------------
+    # --- per-PC facts, cached per function ---------------------------------------
+    def cached_func(self, index: int) -> Func:
+        """Function ``index``, from a bounded cache (least recently used dropped)."""
+        cache = self._funcs
+        f = cache.get(index)
+        if f is not None:
+            cache.move_to_end(index)
+            return f
+        f = cache[index] = self.table.func(index)
+        if len(cache) > _CACHE_FUNCS:
+            dropped, _ = cache.popitem(last=False)
+            self._pcsp.pop(dropped, None)
+        return f
+
+    def _pcsp_rows(self, index: int) -> tuple[int, pcvalue.Rows]:
+        got = self._pcsp.get(index)
+        if got is None:
+            f = self.cached_func(index)
+            got = self._pcsp[index] = (f.entry, self.table.pcsp_rows(f))
+        return got
+
+    # --- stack frame sizes --------------------------------------------------------
     def pcsp_ranges(self, func: Func) -> Iterator[PcspRange]:
         """The pcsp table of func as address ranges, in order."""
         for start, end, value in pcvalue.ranges(self.table.pcsp_rows(func), func.entry):
             yield PcspRange(start, end, value)
 
     def max_sp_delta(self, func: Func) -> int:
-        return max((v for _, v in self.table.pcsp_rows(func)), default=0)
+        return max(self.table.pcsp_rows(func).values, default=0)
 
     def func_frame_size(self, func: Func) -> int:
         """Bytes the function's deepest frame occupies, return address slot included."""
-        return max(self.max_sp_delta(func), 0) + RETURN_ADDRESS_SLOT[self.arch]
+        return max(self.max_sp_delta(func), 0) + self.return_address_slot
 
     def sp_delta(self, pc: int) -> int | None:
         """Bytes SP has moved below its entry value at pc (pcsp), None outside."""
-        func = self.func_for_pc(pc)
-        if func is None:
+        i = self.table.find_index(pc)
+        if i is None:
             return None
-        return self.table.pcvalue(func, func.pcsp, pc)
+        entry, rows = self._pcsp_rows(i)
+        return rows.value_at(pc - entry)
 
-    def frame_size(self, pc: int) -> int | None:
-        """Bytes of the physical frame at pc: sp_delta plus the return address slot."""
+    def frame_bytes(self, pc: int) -> int | None:
+        """Bytes of the physical frame at pc: sp_delta plus the return address slot
+        (runtime/traceback.go: ``frame.fp = frame.sp + funcspdelta(...)``, plus
+        PtrSize where CALL pushes the return address). None outside or where the
+        table has no value."""
         delta = self.sp_delta(pc)
         if delta is None:
             return None
-        return delta + RETURN_ADDRESS_SLOT[self.arch]
+        return delta + self.return_address_slot
+
+    def frame_size(self, pc: int) -> int | None:
+        """Old name of :meth:`frame_bytes` (the frame's size at one PC; for a
+        function's largest frame see :meth:`func_frame_size`)."""
+        return self.frame_bytes(pc)
 
     # --- inline trees -------------------------------------------------------------
     @cached_property
@@ -213,11 +337,19 @@ class GoBinary:
         numbered them PCDATA 1 / FUNCDATA 2 (runtime/symtab.go of those releases).
         """
         v = self.go_version_tuple
-        if self.table.layout.era != "1.2" or (v is not None and v >= (1, 16)):
+        if self.table.layout.version != GO12 or (v is not None and v >= (1, 16)):
             return PCDATA_INL_TREE_INDEX, FUNCDATA_INL_TREE
         if v is not None and v < (1, 12):
             return 1, 2
         return 2, 4
+
+    @cached_property
+    def gofunc(self) -> int:
+        """moduledata.gofunc (Go 1.18+): funcdata offsets are relative to it."""
+        md = self.moduledata
+        if md is None or md.gofunc is None:
+            raise FormatError("cannot find moduledata.gofunc, needed for inline trees")
+        return md.gofunc
 
     def inline_tree_address(self, func: Func) -> int | None:
         """Address of func's inline tree (FUNCDATA_InlTree), None if it has none."""
@@ -226,10 +358,7 @@ class GoBinary:
             off = t.funcdata_offset(func, FUNCDATA_INL_TREE)
             if off is None:
                 return None
-            md = self.moduledata
-            if md is None or md.gofunc is None:
-                raise FormatError("cannot find moduledata.gofunc, needed for inline trees")
-            return md.gofunc + off
+            return self.gofunc + off
         fd_index = self.inline_tree_indices[1]
         at = t.funcdata_pointer_offset(func, fd_index)
         if at is None:
@@ -239,13 +368,16 @@ class GoBinary:
         fixed = self.container.relocated_word(self.location.address + at)
         return fixed if fixed is not None else t.funcdata_pointer(func, fd_index)
 
+    def inline_entry_at(self, tree: int, index: int) -> InlinedCall:
+        """Entry ``index`` of the inline tree at address ``tree``."""
+        size = self.table.layout.inline_entry_size
+        return self.table.inlined_call(self.container.read(tree + index * size, size))
+
     def inline_entry(self, func: Func, index: int) -> InlinedCall:
         base = self.inline_tree_address(func)
         if base is None:
             raise FormatError(f"{func.name} has inline tree indices but no inline tree")
-        size = self.table.layout.inline_entry_size
-        raw = self.container.read(base + index * size, size)
-        return parse_inline_tree_entry(self.table, raw)
+        return self.inline_entry_at(base, index)
 
     def inline_index(self, func: Func, pc: int) -> int:
         """PCDATA_InlTreeIndex at pc: -1 when pc is in the physical function itself."""
@@ -255,24 +387,68 @@ class GoBinary:
         value = self.table.pcvalue(func, off, pc)
         return -1 if value is None else value
 
-    # --- symbolization (gosym.symbolize) ------------------------------------------
+    def inline_tree(self, func: Func) -> list[InlinedCall]:
+        """Every entry of func's inline tree, in index order (entries are
+        numbered by the InlTreeIndex table's values: as many as its largest + 1)."""
+        off = self.table.pcdata_offset(func, self.inline_tree_indices[0])
+        if off == 0:
+            return []
+        rows = self.table.rows(off, func.end - func.entry)
+        count = max(rows.values, default=-1) + 1
+        if count <= 0:
+            return []
+        base = self.inline_tree_address(func)
+        if base is None:
+            raise FormatError(f"{func.name} has inline tree indices but no inline tree")
+        return [self.inline_entry_at(base, i) for i in range(count)]
+
+    # --- call frames --------------------------------------------------------------
+    def find_frames(self, pc: int) -> list[Frame]:
+        """Logical frames at one exact PC (file address), innermost first, ending
+        with the physical function; empty outside every function."""
+        from .callframes import find_frames
+        return find_frames(self, pc)
+
+    def frames(self, pcs: Iterable[int], slide: int = 0, pc_is_exact: bool = False,
+               inline: bool = True) -> Iterator[Frame]:
+        """runtime.CallersFrames over a PC list (return addresses, as
+        runtime.Callers gives them; runtime addresses, ``slide`` = runtime -
+        file address): yields :class:`gosym.callframes.Frame` objects."""
+        from .callframes import SymbolizeConfig
+        return iter(self.callers_frames(
+            list(pcs), SymbolizeConfig(slide=slide, pc_is_exact=pc_is_exact,
+                                       inline=inline)).iter_frames())
+
+    def callers_frames(self, pcs: Sequence[int], config: SymbolizeConfig | None = None):
+        """runtime.CallersFrames over a PC list, as a :class:`gosym.callframes.CallFrames`
+        result: the frames of each input PC, which PCs were consumed as virtual
+        parent PCs, which were outside every function, which wrappers were elided.
+        Few PCs go through the scalar unwinder, many through the batch resolver."""
+        from .callframes import SymbolizeConfig, callers_frames
+        from .pcbatch import resolve_callers
+        cfg = config or SymbolizeConfig()
+        if len(pcs) <= _SCALAR_PCS:
+            return callers_frames(self, pcs, cfg)
+        return resolve_callers(self, pcs, cfg, self._resolver)
+
+    def lookup_pcs(self, pcs, exact=False) -> PCBatch:
+        """Many PCs (file addresses) at once: physical function, frame bytes and
+        logical frames of each (see :class:`gosym.pcbatch.PCBatch`)."""
+        from .pcbatch import lookup_pcs
+        return lookup_pcs(self, pcs, exact, self._resolver)
+
     @cached_property
     def _resolver(self):
-        from .symbolize import Resolver
+        from .pcbatch import Resolver
         return Resolver(self)
 
-    def frames(self, pcs, slide: int = 0, pc_is_exact: bool = False, inline: bool = True):
-        """runtime.CallersFrames over a PC list: yields symbolize.Frame objects."""
-        from . import symbolize
-        cfg = symbolize.SymbolizeConfig(slide=slide, pc_is_exact=pc_is_exact, inline=inline)
-        return symbolize.frames(self, pcs, cfg, self._resolver)
-
-    def find_frames(self, pc: int):
-        """Logical frames at one exact PC, innermost first, ending with the physical function."""
-        from . import symbolize
-        return symbolize.find_frames(self, pc, self._resolver)
-
+    # --- resources ------------------------------------------------------------------
     def close(self) -> None:
+        """Release the file mapping (the object is unusable afterwards)."""
+        self._funcs.clear()
+        self._pcsp.clear()
+        self.__dict__.pop("_resolver", None)
+        self.table = None  # type: ignore[assignment]
         self.container.close()
 
     def __enter__(self) -> "GoBinary":
@@ -280,6 +456,9 @@ class GoBinary:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_SCALAR_PCS = 32  # PC lists up to this long are unwound one PC at a time
 
 
 def open(path: str, arch: str | None = None) -> GoBinary:  # noqa: A001 - mirrors builtins.open

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
 from .container import Container, Section
 from .errors import FormatError, NotGoBinaryError
-from .pclntab import MAGIC_GO12, MAGIC_GO116, MAGICS, Table, parse_header, probe_magic
+from .pclntab import GO12, GO116, GO118, MAGICS, Table, parse_header, probe_magic
 
 # Real binaries hold one table (and a stray magic or two); a file with more
 # candidates than this is hostile, and validating each costs O(its nfunc).
@@ -148,15 +147,16 @@ class ModuleData:
     textsect_map: tuple[tuple[int, int, int], ...]  # (vaddr, end, baseaddr)
 
 
-def moduledata_fields(magic: int, go_minor: int | None) -> dict[str, int]:
-    """Word indices of the fields gosym needs, per runtime/symtab.go of each version."""
-    if magic == MAGIC_GO12:
+def moduledata_fields(table_version: str, go_minor: int | None) -> dict[str, int]:
+    """Word indices of the fields gosym needs, per runtime/symtab.go of each version
+    (``table_version``: the function table's layout, pclntab.GO12 ... GO120)."""
+    if table_version == GO12:
         # pclntable, ftab, filetab slices; findfunctab, minpc, maxpc, text, etext ...
         return {"minpc": 10, "maxpc": 11, "text": 12, "etext": 13, "textsectmap": 27}
     base = {"minpc": 20, "maxpc": 21, "text": 22, "etext": 23}
-    if magic == MAGIC_GO116:
+    if table_version == GO116:
         return base | {"textsectmap": 37}
-    minor = go_minor if go_minor is not None else (19 if magic == 0xFFFFFFF0 else 20)
+    minor = go_minor if go_minor is not None else (19 if table_version == GO118 else 20)
     if minor <= 19:
         return base | {"gofunc": 38, "textsectmap": 39}
     if minor <= 25:  # covctrs, ecovctrs added in 1.20
@@ -179,14 +179,14 @@ def _module_sections(container: Container) -> list[Section]:
 
 def find_moduledata(container: Container, table: Table, location: TableLocation,
                     go_minor: int | None) -> ModuleData | None:
-    fields = moduledata_fields(table.header.magic, go_minor)
+    fields = moduledata_fields(table.layout.version, go_minor)
     h = table.header
     for addr in container.find_pointer_refs(location.address, _module_sections(container)):
         try:
             words = container.read_words(addr, fields["textsectmap"] + 3)
         except FormatError:
             continue
-        if h.magic == MAGIC_GO12:
+        if table.layout.version == GO12:
             ok = words[3] == location.address + 8 + h.ptr_size
         else:
             ok = (words[1] == location.address + h.funcname_offset and

@@ -1,31 +1,45 @@
 """Decoder for Go's function table, ``.gopclntab``, from bytes alone.
 
-The layout is chosen once, from the magic, in :func:`parse_header`; every
-version-dependent offset lives behind a named accessor of :class:`Layout`.
-Sources: runtime/symtab.go, runtime/runtime2.go (``_func``),
-internal/abi/symtab.go, cmd/link/internal/ld/pcln.go, debug/gosym/pclntab.go.
+The layout is decided once, from the header, by :func:`parse_header` and
+:func:`layout_for`; every difference between table versions is a named field
+or flag of :class:`Layout`, and no code outside this module looks at the
+magic. Sources: runtime/symtab.go, runtime/runtime2.go (``_func``),
+runtime/symtabinl.go (``inlinedCall``), internal/abi/symtab.go,
+cmd/link/internal/ld/pcln.go, debug/gosym/pclntab.go.
 
-The table never imports a container: it gets its bytes, the text start and a
-callback for reading memory at a virtual address (for funcdata before Go 1.18).
+The table never imports a container: it gets its bytes and the text start.
+Its public face has two halves: one function at a time (:meth:`Table.func`,
+:meth:`Table.find_index`, :meth:`Table.rows`: pure Python, cached, what a
+profiler's per-PC calls need) and columns of many functions at once
+(:meth:`Table.column`, :meth:`Table.columns`, :meth:`Table.names`,
+:meth:`Table.strings_at`, :meth:`Table.decode_tables`: numpy, bounds-checked).
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from array import array
+from bisect import bisect_right
+from itertools import compress, count, islice, repeat
+from operator import lt
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Iterator, Sequence
 
-import numpy as np
-
 from . import pcvalue
+from ._lazy import np
 from .errors import FormatError
 
-MAGIC_GO12 = 0xFFFFFFFB  # Go 1.2 - 1.15
-MAGIC_GO116 = 0xFFFFFFFA  # Go 1.16 - 1.17
-MAGIC_GO118 = 0xFFFFFFF0  # Go 1.18 - 1.19
-MAGIC_GO120 = 0xFFFFFFF1  # Go 1.20 and later
-MAGICS = (MAGIC_GO12, MAGIC_GO116, MAGIC_GO118, MAGIC_GO120)
+_MAGIC_GO12 = 0xFFFFFFFB  # Go 1.2 - 1.15
+_MAGIC_GO116 = 0xFFFFFFFA  # Go 1.16 - 1.17
+_MAGIC_GO118 = 0xFFFFFFF0  # Go 1.18 - 1.19
+_MAGIC_GO120 = 0xFFFFFFF1  # Go 1.20 and later
+MAGICS = (_MAGIC_GO12, _MAGIC_GO116, _MAGIC_GO118, _MAGIC_GO120)  # for scanning files
+
+# The four table layouts, by the first Go release that wrote each.
+GO12, GO116, GO118, GO120 = "1.2", "1.16", "1.18", "1.20"
+_VERSION_OF_MAGIC = {_MAGIC_GO12: GO12, _MAGIC_GO116: GO116, _MAGIC_GO118: GO118,
+                     _MAGIC_GO120: GO120}
 
 # internal/abi/symtab.go
 PCDATA_UNSAFE_POINT = 0
@@ -38,6 +52,13 @@ FLAG_TOPFRAME = 1
 FLAG_SPWRITE = 2
 FLAG_ASM = 4
 FLAG_NAMES = ((FLAG_TOPFRAME, "TOPFRAME"), (FLAG_SPWRITE, "SPWRITE"), (FLAG_ASM, "ASM"))
+
+NO_FILE = 0xFFFFFFFF  # cutab entry of a file number the compilation unit lacks
+NO_FUNCDATA = 0xFFFFFFFF  # funcdata offset of a nil funcdata (Go 1.18+)
+
+
+def flag_names(flag: int) -> list[str]:
+    return [name for bit, name in FLAG_NAMES if flag & bit]
 
 
 def unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,76 +78,120 @@ def unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniq, inverse.reshape(-1)
 
 
-def flag_names(flag: int) -> list[str]:
-    return [name for bit, name in FLAG_NAMES if flag & bit]
-
+# --- layouts ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class RecordField:
+    """One field of the ``_func`` record: byte offset and kind ("u32", "i32", "u8")."""
+
+    at: int
+    kind: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Layout:
-    """Offsets that depend on the table version (64-bit pointers)."""
+    """Everything that differs between table versions, by name."""
 
-    magic: int
-    era: str  # "1.2", "1.16", "1.18" or "1.20": first Go release of the layout
+    version: str  # GO12, GO116, GO118 or GO120: the first Go release of the layout
+    ptr_size: int
     func_size: int  # bytes of the fixed part of _func
-    entry_is_offset: bool  # _func.entryoff u32 relative to textStart (1.18+) vs uintptr
-    nameoff_at: int
-    args_at: int
-    deferreturn_at: int
-    pcsp_at: int
-    pcfile_at: int
-    pcln_at: int
-    npcdata_at: int
-    cuoff_at: int | None
-    startline_at: int | None
-    funcid_at: int
-    flag_at: int | None
-    nfuncdata_at: int
-    funcdata_is_offset: bool  # u32 offsets from moduledata.gofunc (1.18+) vs pointers
+    fields: dict[str, RecordField]  # _func fields present in this layout
+    entry_is_offset: bool  # entries are u32 offsets from the text start (1.18+), else uintptrs
+    header_has_text_start: bool  # the header holds textStart (1.18+; 0 from Go 1.26)
+    files_via_cutab: bool  # file numbers index the cutab per compilation unit (1.16+)
+    funcdata_is_offset: bool  # funcdata are u32 offsets from moduledata.gofunc (1.18+)
+    funcdata_pointer_align: int  # before 1.18: funcdata pointers follow pcdata, aligned so
     inline_entry_size: int
+    inline_fields: dict[str, RecordField]  # func_id, nameoff, parent_pc, [start_line, parent]
+
+    def field(self, name: str) -> RecordField | None:
+        return self.fields.get(name)
 
 
-_LAYOUTS = {
-    # Go 1.12-1.15 _func: entry uintptr; nameoff, args, deferreturn, pcsp, pcfile,
-    # pcln, npcdata int32; funcID u8; _ [2]byte; nfuncdata u8.
-    MAGIC_GO12: Layout(MAGIC_GO12, "1.2", 40, False, 8, 12, 16, 20, 24, 28, 32, None, None,
-                       36, None, 39, False, 20),
-    # Go 1.16-1.17: cuOffset added after npcdata; 1.17 turns a pad byte into flag.
-    MAGIC_GO116: Layout(MAGIC_GO116, "1.16", 44, False, 8, 12, 16, 20, 24, 28, 32, 36, None,
-                        40, 41, 43, False, 20),
-    # Go 1.18-1.19: entry becomes entryoff u32; funcdata become u32 offsets.
-    MAGIC_GO118: Layout(MAGIC_GO118, "1.18", 40, True, 4, 8, 12, 16, 20, 24, 28, 32, None,
-                        36, 37, 39, True, 20),
-    # Go 1.20+: startLine int32 after cuOffset; inline tree entries shrink to 16 bytes.
-    MAGIC_GO120: Layout(MAGIC_GO120, "1.20", 44, True, 4, 8, 12, 16, 20, 24, 28, 32, 36,
-                        40, 41, 43, True, 16),
-}
+def _fields(**kw: tuple[int, str]) -> dict[str, RecordField]:
+    return {k: RecordField(at, kind) for k, (at, kind) in kw.items()}
 
-# Go 1.2-1.9 kept nfuncdata as an int32 at +36 (no funcID byte); 1.10-1.11 kept
-# funcID as an int32 in the deferreturn slot.  Same record size, so the same
-# magic: these variants are picked by Go version (see Table.__init__).
-_LAYOUT_GO12_OLD = Layout(MAGIC_GO12, "1.2", 40, False, 8, 12, 16, 20, 24, 28, 32, None, None,
-                          16, None, 36, False, 20)
+
+# Go 1.12-1.19 inline tree entry (runtime/symtab.go of those releases):
+# parent int16, funcID u8, _ byte, file int32, line int32, func_ (nameoff) int32, parentPc int32.
+_INLINE_GO112 = _fields(parent=(0, "i16"), func_id=(2, "u8"), nameoff=(12, "i32"),
+                        parent_pc=(16, "i32"))
+# Go 1.20+ (runtime/symtabinl.go inlinedCall): funcID u8, _ [3]byte, nameOff int32,
+# parentPc int32, startLine int32.
+_INLINE_GO120 = _fields(func_id=(0, "u8"), nameoff=(4, "i32"), parent_pc=(8, "i32"),
+                        start_line=(12, "i32"))
+
+
+def layout_for(version: str, ptr_size: int, go_version: tuple[int, int] | None = None) -> Layout:
+    """The layout of a table version (``go_version`` refines Go 1.2-1.11)."""
+    p = ptr_size
+    if version == GO12:
+        # Go 1.12-1.15 _func: entry uintptr; nameoff, args, deferreturn, pcsp,
+        # pcfile, pcln, npcdata int32; funcID u8; _ [2]byte; nfuncdata u8.
+        # Go 1.2-1.9 kept nfuncdata as an int32 (no funcID byte); 1.10-1.11
+        # kept funcID as an int32 in the deferreturn slot: same record size, so
+        # the same magic, picked by Go version.
+        fields = _fields(nameoff=(p, "u32"), args=(p + 4, "i32"), deferreturn=(p + 8, "u32"),
+                         pcsp=(p + 12, "u32"), pcfile=(p + 16, "u32"), pcln=(p + 20, "u32"),
+                         npcdata=(p + 24, "u32"), func_id=(p + 28, "u8"),
+                         nfuncdata=(p + 31, "u8"))
+        if go_version is not None and go_version < (1, 12):
+            fields = dict(fields, func_id=RecordField(p + 8, "u32"),
+                          nfuncdata=RecordField(p + 28, "u32"))
+        return Layout(version=GO12, ptr_size=p, func_size=p + 32, fields=fields,
+                      entry_is_offset=False, header_has_text_start=False, files_via_cutab=False,
+                      funcdata_is_offset=False, funcdata_pointer_align=p, inline_entry_size=20,
+                      inline_fields=_INLINE_GO112)
+    if version == GO116:
+        # cuOffset added after npcdata; 1.17 turns a pad byte into flag.
+        fields = _fields(nameoff=(p, "u32"), args=(p + 4, "i32"), deferreturn=(p + 8, "u32"),
+                         pcsp=(p + 12, "u32"), pcfile=(p + 16, "u32"), pcln=(p + 20, "u32"),
+                         npcdata=(p + 24, "u32"), cu_offset=(p + 28, "u32"),
+                         func_id=(p + 32, "u8"), flag=(p + 33, "u8"), nfuncdata=(p + 35, "u8"))
+        return Layout(version=GO116, ptr_size=p, func_size=p + 36, fields=fields,
+                      entry_is_offset=False, header_has_text_start=False, files_via_cutab=True,
+                      funcdata_is_offset=False, funcdata_pointer_align=p, inline_entry_size=20,
+                      inline_fields=_INLINE_GO112)
+    # Go 1.18+: entry becomes entryoff u32; funcdata become u32 offsets; 1.20 adds
+    # startLine after cuOffset and shrinks inline tree entries to 16 bytes.
+    go120 = version == GO120
+    k = 4 if go120 else 0
+    fields = _fields(nameoff=(4, "u32"), args=(8, "i32"), deferreturn=(12, "u32"),
+                     pcsp=(16, "u32"), pcfile=(20, "u32"), pcln=(24, "u32"),
+                     npcdata=(28, "u32"), cu_offset=(32, "u32"),
+                     func_id=(36 + k, "u8"), flag=(37 + k, "u8"), nfuncdata=(39 + k, "u8"))
+    if go120:
+        fields["start_line"] = RecordField(36, "i32")
+    return Layout(version=version, ptr_size=p, func_size=40 + k, fields=fields,
+                  entry_is_offset=True, header_has_text_start=True, files_via_cutab=True,
+                  funcdata_is_offset=True, funcdata_pointer_align=0,
+                  inline_entry_size=16 if go120 else 20,
+                  inline_fields=_INLINE_GO120 if go120 else _INLINE_GO112)
 
 
 @dataclass(frozen=True)
 class Header:
     magic: int
-    era: str
+    version: str  # GO12, GO116, GO118, GO120
     quantum: int
     ptr_size: int
     nfunc: int
     nfiles: int
     text_start: int  # from the header; 0 before Go 1.18 and from Go 1.26 on
-    funcname_offset: int
-    cu_offset: int
+    funcname_offset: int  # table offsets of the sub-tables (0 in the Go 1.2 layout,
+    cu_offset: int        # whose offsets are relative to the table start)
     filetab_offset: int
     pctab_offset: int
-    pcln_offset: int  # start of functab; _func offsets are relative to it
-    functab_offset: int
+    functab_offset: int  # the (entry, record offset) pairs
+    pcln_offset: int  # pclnOffset: _func record offsets in functab are relative to it (0: Go 1.2)
 
     @property
     def magic_hex(self) -> str:
         return f"{self.magic:#010x}"
+
+    @property
+    def era(self) -> str:
+        return self.version
 
 
 def probe_magic(data, pos: int = 0) -> int | None:
@@ -154,6 +219,7 @@ def parse_header(data) -> Header:
     if ptr_size != 8:
         raise FormatError("function table of a 32-bit program: not supported", 7)
     size = len(data)
+    version = _VERSION_OF_MAGIC[magic]
 
     def word(i: int) -> int:
         at = 8 + i * ptr_size
@@ -161,8 +227,9 @@ def parse_header(data) -> Header:
             raise FormatError("function table header is truncated", at)
         return int.from_bytes(data[at:at + ptr_size], "little")
 
-    layout = _LAYOUTS[magic]
-    if magic == MAGIC_GO12:
+    if version == GO12:
+        # nfunc, then functab of (entry, funcoff) uintptr pairs + an end entry,
+        # then the u32 filetab offset; offsets are relative to the table start.
         nfunc = word(0)
         functab = 8 + ptr_size
         functab_size = nfunc * 2 * ptr_size + ptr_size
@@ -172,12 +239,14 @@ def parse_header(data) -> Header:
         if filetab + 4 > size:
             raise FormatError("file table offset out of range", functab + functab_size)
         nfiles = int.from_bytes(data[filetab:filetab + 4], "little")
-        header = Header(magic, layout.era, quantum, ptr_size, nfunc, max(nfiles - 1, 0), 0,
-                        0, 0, filetab, 0, 0, functab)
+        header = Header(magic, version, quantum, ptr_size, nfunc, max(nfiles - 1, 0), 0,
+                        0, 0, filetab, 0, functab, 0)
     else:
+        # nfunc, nfiles, [textStart (1.18+)], funcnameOffset, cuOffset,
+        # filetabOffset, pctabOffset, pclnOffset (runtime/symtab.go pcHeader).
         nfunc, nfiles = word(0), word(1)
-        rest = [word(i) for i in range(2, 8 if magic != MAGIC_GO116 else 7)]
-        if magic == MAGIC_GO116:
+        rest = [word(i) for i in range(2, 7 if version == GO116 else 8)]
+        if version == GO116:
             text_start = 0
             funcname, cu, filetab, pctab, pcln = rest
         else:
@@ -187,26 +256,28 @@ def parse_header(data) -> Header:
                             ("function table", pcln)):
             if not 0 < value <= size:
                 raise FormatError(f"{name} offset {value:#x} is outside the table", 8)
-        entry_size = 8 if magic in (MAGIC_GO118, MAGIC_GO120) else 2 * ptr_size
-        end_size = 4 if magic in (MAGIC_GO118, MAGIC_GO120) else ptr_size
+        entry_size = 2 * ptr_size if version == GO116 else 8
+        end_size = ptr_size if version == GO116 else 4
         if nfunc > size or pcln + nfunc * entry_size + end_size > size:
             raise FormatError(f"function count {nfunc} does not fit in the table", 8)
         if nfiles > size:
             raise FormatError(f"file count {nfiles} does not fit in the table", 8 + ptr_size)
-        header = Header(magic, layout.era, quantum, ptr_size, nfunc, nfiles, text_start,
+        header = Header(magic, version, quantum, ptr_size, nfunc, nfiles, text_start,
                         funcname, cu, filetab, pctab, pcln, pcln)
     if header.nfunc == 0:
         raise FormatError("function table lists no functions", 8)
     return header
 
 
+# --- records -------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class InlinedCall:
-    """One entry of a function's inline tree (runtime/symtabinl.go)."""
+    """One entry of a function's inline tree (runtime/symtabinl.go ``inlinedCall``)."""
 
     func_id: int
-    name: str
-    parent_pc: int  # offset from the physical function's entry
+    name: str  # full symbol name of the inlined function
+    parent_pc: int  # offset from the physical function's entry of the call's inline mark
     start_line: int | None  # Go 1.20+
     parent: int | None  # Go < 1.20: index of the parent entry, -1 for none
 
@@ -218,7 +289,7 @@ class Func:
     index: int
     entry: int
     end: int  # next function's entry: padding after the code belongs to it
-    name: str
+    name: str  # full symbol name
     args: int
     deferreturn: int
     func_id: int
@@ -241,105 +312,66 @@ class Func:
         return self.end - self.entry
 
 
+def func_name_for_print(name: str) -> str:
+    """runtime.funcNameForPrint: generic instantiations print as ``F[...]``."""
+    i = name.find("[")
+    if i < 0:
+        return name
+    j = name.rfind("]")
+    if j <= i:
+        return name
+    return name[:i] + "[...]" + name[j + 1:]
+
+
 class Table:
     """A decoded ``.gopclntab``: header eagerly, everything else on demand.
 
     ``data`` must start at the table's magic and may run past its end.
-    ``text_start`` is the address functab entry offsets are relative to (Go
-    1.18+); ``go_version`` (e.g. (1, 15)) refines the Go 1.2 layout when known.
+    ``text_start`` is the address entry offsets are relative to (Go 1.18+);
+    ``go_version`` (e.g. (1, 15)) refines the Go 1.2 layout when known.
     """
 
     def __init__(self, data, text_start: int | None = None,
                  go_version: tuple[int, int] | None = None,
-                 read_memory=None) -> None:
+                 searchable=None, searchable_offset: int = 0) -> None:
         self.data = memoryview(data).cast("B")
-        self.header = parse_header(self.data)
-        h = self.header
-        self.layout = _LAYOUTS[h.magic]
-        if h.magic == MAGIC_GO12 and go_version is not None and go_version < (1, 12):
-            self.layout = _LAYOUT_GO12_OLD
+        # Where strings are looked for: an object with bytes' find() and slicing
+        # (the file's mmap) holding the table at searchable_offset; else the table.
+        self._search = searchable
+        self._search_base = searchable_offset
+        self.header = h = parse_header(self.data)
+        self.layout = layout_for(h.version, h.ptr_size, go_version)
         self.quantum = h.quantum
+        self.ptr_size = h.ptr_size
         self.text_start = h.text_start if text_start is None else text_start
-        self.read_memory = read_memory  # callable(addr, size) -> bytes, for funcdata < 1.18
         self.textsect_map: list[tuple[int, int, int]] = []  # (vaddr, end, baseaddr)
-        self._u8 = np.frombuffer(self.data, dtype=np.uint8)
-        self._entries: np.ndarray | None = None
-        self._funcoffs: np.ndarray | None = None
-        self._names_index: tuple[np.ndarray, list[bytes]] | None = None
-        if h.magic == MAGIC_GO12:
-            self._funcname_base = 0
-            self._pctab_base = 0
-            self._func_base = 0
-        else:
-            self._funcname_base = h.funcname_offset
-            self._pctab_base = h.pctab_offset
-            self._func_base = h.pcln_offset
-        self.pctab_end = len(self.data)
-        self._decode = lru_cache(maxsize=65536)(self._decode_uncached)
-
-    # --- functab ------------------------------------------------------------
-    def _load_functab(self) -> None:
-        h = self.header
-        n = h.nfunc
-        if self.layout.entry_is_offset:
-            raw = np.frombuffer(self.data, dtype="<u4", count=2 * n + 1, offset=h.functab_offset)
-            entries = raw[0::2].astype(np.uint64)
-            funcoffs = raw[1::2][:n].astype(np.int64)
-            entries = self._text_off(entries)
-        else:
-            raw = np.frombuffer(self.data, dtype="<u8", count=2 * n + 1, offset=h.functab_offset)
-            entries = raw[0::2].copy()
-            funcoffs = raw[1::2][:n].astype(np.int64)
-        if n > 1 and bool(np.any(entries[1:] < entries[:-1])):
-            bad = int(np.argmax(entries[1:] < entries[:-1]))
-            raise FormatError(f"function table is not sorted (entry {bad + 1} of {n})",
-                              h.functab_offset)
-        limit = len(self.data) - self._func_base - self.layout.func_size
-        if bool(np.any((funcoffs < 0) | (funcoffs > limit))):
-            bad = int(np.argmax((funcoffs < 0) | (funcoffs > limit)))
-            raise FormatError(f"record offset of function {bad} is outside the table",
-                              h.functab_offset)
-        self._entries = entries
-        self._funcoffs = funcoffs + self._func_base
-
-    def _text_off(self, offsets: np.ndarray) -> np.ndarray:
-        """Entry offsets to addresses (runtime moduledata.textOff)."""
-        pcs = offsets + np.uint64(self.text_start)
-        if len(self.textsect_map) > 1:
-            for i, (vaddr, end, base) in enumerate(self.textsect_map):
-                last = i == len(self.textsect_map) - 1
-                sel = (offsets >= vaddr) & ((offsets < end) | (last & (offsets == end)))
-                pcs[sel] = offsets[sel] - np.uint64(vaddr) + np.uint64(base)
-        return pcs
-
-    def set_text_start(self, text_start: int, textsect_map=()) -> None:
-        self.text_start = text_start
-        self.textsect_map = list(textsect_map)
+        self.funcname_base = h.funcname_offset  # table offsets the nameoffs, pcsp, ... are
+        self.pctab_base = h.pctab_offset        # relative to (0 in the Go 1.2 layout)
+        self._functab: tuple[array, array] | None = None
         self._entries = None
+        self._record_offsets = None
+        self._u8 = None
+        self._names_index: tuple[np.ndarray, list[bytes]] | None = None
+        self._record = struct.Struct("<" + "".join(
+            {"u32": "I", "i32": "i", "u8": "B"}[f.kind] for f in self._record_fields()))
+        self._rows = lru_cache(maxsize=65536)(self._decode_rows)
+        self._strings: dict[int, str] = {}
 
+    # --- raw bytes ---------------------------------------------------------------
     @property
-    def entries(self) -> np.ndarray:
-        """Entry PCs of all functions plus the end of the last one (nfunc + 1)."""
-        if self._entries is None:
-            self._load_functab()
-        return self._entries
+    def u8(self) -> np.ndarray:
+        """The table bytes as a read-only numpy array (for batch readers)."""
+        if self._u8 is None:
+            self._u8 = np.frombuffer(self.data, dtype=np.uint8)
+        return self._u8
 
-    @property
-    def record_offsets(self) -> np.ndarray:
-        if self._funcoffs is None:
-            self._load_functab()
-        return self._funcoffs
-
-    def __len__(self) -> int:
-        return self.header.nfunc
-
-    # --- _func fields, vectorised ----------------------------------------------
-    def _gather_u32(self, offsets: np.ndarray) -> np.ndarray:
-        u8 = self._u8
-        o = offsets
+    def u32_at(self, positions: np.ndarray) -> np.ndarray:
+        """The little-endian u32 at each byte position of the table (bounds-checked)."""
+        u8 = self.u8
+        o = np.asarray(positions, np.int64)
         if len(o):
             lo, hi = int(o.min()), int(o.max())
-            if lo < 0 or hi + 4 > len(u8):  # offsets come from the file: check them
+            if lo < 0 or hi + 4 > len(u8):  # positions come from the file: check them
                 raise FormatError("table field outside the table", lo if lo < 0 else hi)
         if len(u8) < 4:
             return np.zeros(len(o), np.uint32)
@@ -348,50 +380,255 @@ class Table:
                                                writeable=False)
         return rows[o].view("<u4").reshape(-1).astype(np.uint32, copy=False)
 
-    def field_u32(self, field_at: int, indices: np.ndarray | None = None) -> np.ndarray:
-        offs = self.record_offsets if indices is None else self.record_offsets[indices]
-        return self._gather_u32(offs + field_at)
+    # --- functab -------------------------------------------------------------------
+    def _load_functab(self) -> tuple[array, array]:
+        """(entry values, record offsets) as arrays, validated: entries sorted,
+        records inside the table. Entry values are text offsets (Go 1.18+) or
+        addresses; functab has nfunc + 1 entries, the last one the end."""
+        if self._functab is None:
+            h = self.header
+            n = h.nfunc
+            code = "I" if self.layout.entry_is_offset else "Q"
+            width = 4 if code == "I" else 8
+            pairs = array(code)
+            pairs.frombytes(self.data[h.functab_offset:h.functab_offset + (2 * n + 1) * width])
+            entries, funcoffs = pairs[0::2], pairs[1::2]
+            self._check_functab(entries, funcoffs, n)
+            self._functab = (entries, funcoffs)
+        return self._functab
 
-    def field_u8(self, field_at: int, indices: np.ndarray | None = None) -> np.ndarray:
-        offs = self.record_offsets if indices is None else self.record_offsets[indices]
-        return self._u8[offs + field_at]
+    def _check_functab(self, entries: array, funcoffs: array, n: int) -> None:
+        """Entries sorted, records inside the table; C-speed loops (itertools,
+        operator) so that per-PC users don't pay for numpy's import."""
+        h = self.header
+        limit = len(self.data) - h.pcln_offset - self.layout.func_size
+        # index of the first entry smaller than the one before it
+        bad = next(compress(count(), map(lt, islice(entries, 1, None), entries)), None)
+        if bad is not None:
+            raise FormatError(f"function table is not sorted (entry {bad + 1} of {n})",
+                              h.functab_offset)
+        bad = next(compress(count(), map(lt, repeat(limit), islice(funcoffs, n))), None)
+        if bad is not None:
+            raise FormatError(f"record offset of function {bad} is outside the table",
+                              h.functab_offset)
+
+    def set_text_start(self, text_start: int, textsect_map=()) -> None:
+        self.text_start = text_start
+        self.textsect_map = list(textsect_map)
+        self._entries = None
+
+    def _text_off(self, offset: int) -> int:
+        """An entry offset as an address (runtime moduledata.textOff)."""
+        if len(self.textsect_map) > 1:
+            for i, (vaddr, end, base) in enumerate(self.textsect_map):
+                last = i == len(self.textsect_map) - 1
+                if vaddr <= offset < end or (last and offset == end):
+                    return offset - vaddr + base
+        return offset + self.text_start
+
+    @property
+    def entries(self) -> np.ndarray:
+        """Entry PCs of all functions plus the end of the last one (nfunc + 1), uint64."""
+        if self._entries is None:
+            raw, _ = self._load_functab()
+            values = np.frombuffer(raw, np.uint32 if raw.itemsize == 4 else np.uint64)
+            if not self.layout.entry_is_offset:
+                self._entries = values.copy()
+            else:
+                offsets = values.astype(np.uint64)
+                pcs = offsets + np.uint64(self.text_start)
+                if len(self.textsect_map) > 1:
+                    for i, (vaddr, end, base) in enumerate(self.textsect_map):
+                        last = i == len(self.textsect_map) - 1
+                        sel = (offsets >= vaddr) & ((offsets < end) | (last & (offsets == end)))
+                        pcs[sel] = offsets[sel] - np.uint64(vaddr) + np.uint64(base)
+                self._entries = pcs
+        return self._entries
+
+    @property
+    def record_offsets(self) -> np.ndarray:
+        """Table offset of every function's ``_func`` record (int64)."""
+        if self._record_offsets is None:
+            _, raw = self._load_functab()
+            offs = np.frombuffer(raw, np.uint32 if raw.itemsize == 4 else np.uint64)
+            self._record_offsets = offs[:self.header.nfunc].astype(np.int64) + \
+                self.header.pcln_offset
+        return self._record_offsets
+
+    def __len__(self) -> int:
+        return self.header.nfunc
+
+    def entry_of(self, index: int) -> int:
+        """Entry PC of function index (index nfunc: the end of the last function)."""
+        raw, _ = self._load_functab()
+        v = raw[index]
+        return self._text_off(v) if self.layout.entry_is_offset else v
+
+    def record_offset_of(self, index: int) -> int:
+        _, raw = self._load_functab()
+        return raw[index] + self.header.pcln_offset
+
+    def find_index(self, pc: int) -> int | None:
+        """Index of the function whose [entry, next entry) holds pc (binary search)."""
+        raw, _ = self._load_functab()
+        if self.layout.entry_is_offset:
+            if len(self.textsect_map) > 1:
+                return self._find_index_sections(pc)
+            key = pc - self.text_start
+        else:
+            key = pc
+        if key < raw[0] or key >= raw[-1]:
+            return None
+        i = bisect_right(raw, key) - 1
+        return i if 0 <= i < len(self) else None
+
+    def _find_index_sections(self, pc: int) -> int | None:
+        entries = self.entries
+        if pc < int(entries[0]) or pc >= int(entries[-1]):
+            return None
+        i = int(np.searchsorted(entries, np.uint64(pc), side="right")) - 1
+        return i if 0 <= i < len(self) else None
+
+    def find_indices(self, pcs: np.ndarray) -> np.ndarray:
+        """find_index for many PCs (uint64): int64 indices, -1 outside every function."""
+        entries = self.entries
+        pcs = np.asarray(pcs, np.uint64)
+        # searchsorted is several times faster on sorted needles.
+        order = np.argsort(pcs)
+        idx = np.empty(len(pcs), np.int64)
+        idx[order] = np.searchsorted(entries, pcs[order], side="right").astype(np.int64) - 1
+        ok = (idx >= 0) & (idx < len(self)) & (pcs < entries[-1])
+        return np.where(ok, idx, -1)
+
+    # --- _func fields -------------------------------------------------------------
+    _FIELD_ORDER = ("nameoff", "args", "deferreturn", "pcsp", "pcfile", "pcln", "npcdata",
+                    "cu_offset", "start_line", "func_id", "flag", "nfuncdata")
+
+    def _record_fields(self) -> list[RecordField]:
+        """The fields of this layout sorted by offset, with the pad bytes between
+        them as u8 fields, so that one struct reads a whole record; fields that
+        share an offset (Go 1.10-1.11: funcID in the deferreturn slot) share a slot."""
+        L = self.layout
+        present = sorted((L.fields[n].at, n) for n in self._FIELD_ORDER if n in L.fields)
+        self._record_start = pos = L.ptr_size if not L.entry_is_offset else 4
+        self._field_slots: dict[str, int] = {}
+        slot_at: dict[int, int] = {}
+        out: list[RecordField] = []
+        for at, n in present:
+            if at in slot_at:
+                self._field_slots[n] = slot_at[at]
+                continue
+            while pos < at:
+                out.append(RecordField(pos, "u8"))
+                pos += 1
+            f = L.fields[n]
+            slot_at[at] = self._field_slots[n] = len(out)
+            out.append(f)
+            pos = at + (1 if f.kind == "u8" else 4)
+        return out
+
+    def record(self, index: int) -> dict[str, int]:
+        """The _func fields of one function by name (those of this layout)."""
+        rec = self.record_offset_of(index)
+        at = rec + self._record_start
+        if at + self._record.size > len(self.data):
+            raise FormatError("function record outside the table", rec)
+        values = self._record.unpack_from(self.data, at)
+        L = self.layout
+        out = {n: values[k] for n, k in self._field_slots.items()}
+        if L.fields["func_id"].kind == "u32":  # Go 1.10-1.11: funcID in an int32 slot
+            out["func_id"] &= 0xFF
+        return out
+
+    def func(self, index: int) -> Func:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        r = self.record(index)
+        return Func(
+            index=index,
+            entry=self.entry_of(index),
+            end=self.entry_of(index + 1),
+            name=self.name_at(r["nameoff"]),
+            args=r["args"],
+            deferreturn=r["deferreturn"],
+            func_id=r["func_id"],
+            flag=r.get("flag", 0),
+            pcsp=r["pcsp"],
+            pcfile=r["pcfile"],
+            pcln=r["pcln"],
+            npcdata=r["npcdata"],
+            nfuncdata=r["nfuncdata"],
+            cu_offset=r.get("cu_offset"),
+            start_line=r.get("start_line"),
+            record_offset=self.record_offset_of(index),
+        )
+
+    def __iter__(self) -> Iterator[Func]:
+        for i in range(len(self)):
+            yield self.func(i)
+
+    def find_func(self, pc: int) -> Func | None:
+        i = self.find_index(pc)
+        return None if i is None else self.func(i)
 
     def column(self, name: str, indices: np.ndarray | None = None) -> np.ndarray | None:
-        """A _func field for many functions at once (None if the layout lacks it)."""
-        L = self.layout
-        at = {"nameoff": L.nameoff_at, "args": L.args_at, "deferreturn": L.deferreturn_at,
-              "pcsp": L.pcsp_at, "pcfile": L.pcfile_at, "pcln": L.pcln_at,
-              "npcdata": L.npcdata_at, "cu_offset": L.cuoff_at,
-              "start_line": L.startline_at}
-        if name in at:
-            if at[name] is None:
-                return None
-            col = self.field_u32(at[name], indices)
-            if name in ("args", "start_line"):
-                col = col.view(np.int32)
-            return col
-        if name == "func_id":
-            if L is _LAYOUT_GO12_OLD:
-                return self.field_u32(L.funcid_at, indices) & 0xFF
-            return self.field_u8(L.funcid_at, indices)
-        if name == "flag":
-            if L.flag_at is None:
+        """A _func field for many functions at once (None if the layout lacks it;
+        ``flag`` is all zeros before Go 1.17)."""
+        f = self.layout.field(name)
+        if f is None:
+            if name == "flag":
                 n = len(self) if indices is None else len(indices)
                 return np.zeros(n, np.uint8)
-            return self.field_u8(L.flag_at, indices)
-        if name == "nfuncdata":
-            if L is _LAYOUT_GO12_OLD:
-                return self.field_u32(L.nfuncdata_at, indices)
-            return self.field_u8(L.nfuncdata_at, indices)
-        raise KeyError(name)
+            if name in self._FIELD_ORDER:
+                return None
+            raise KeyError(name)
+        offs = self.record_offsets if indices is None else self.record_offsets[indices]
+        if f.kind == "u8":
+            return self.u8[offs + f.at]
+        col = self.u32_at(offs + f.at)
+        if name == "func_id":  # Go 1.10-1.11: funcID in an int32 slot
+            return col & 0xFF
+        return col.view(np.int32) if f.kind == "i32" else col
 
-    # --- strings -----------------------------------------------------------
-    def _cstring(self, off: int) -> str:
-        data = self.data
-        if not 0 <= off < len(data):
-            raise FormatError("string offset outside the table", off)
-        end = self._find_nul(off)
-        return bytes(data[off:end]).decode("utf-8", "replace")
+    def columns(self, names: Sequence[str], indices: np.ndarray,
+                extra: int = 0) -> dict[str, np.ndarray] | None:
+        """Several _func fields of the functions ``indices`` from one row gather of
+        their records (one random access per record, not per field), plus
+        ``"tail"``: the ``extra`` bytes after the fixed part (the pcdata offsets).
+        None when a record's bytes run past the table data: use :meth:`column`."""
+        L = self.layout
+        rec = self.record_offsets[indices]
+        width = L.func_size + extra
+        u8 = self.u8
+        if not len(rec) or int(rec.min()) < 0 or int(rec.max()) + width > len(u8):
+            return None
+        rows = np.lib.stride_tricks.as_strided(u8, shape=(len(u8) - width + 1, width),
+                                               strides=(1, 1), writeable=False)[rec]
+        out: dict[str, np.ndarray] = {"tail": rows[:, L.func_size:]}
+        for name in names:
+            f = L.field(name)
+            if f is None:
+                out[name] = None
+            elif f.kind == "u8":
+                out[name] = rows[:, f.at]
+            else:
+                col = np.ascontiguousarray(rows[:, f.at:f.at + 4]).view("<u4").reshape(-1)
+                if name == "func_id":
+                    col = col & 0xFF
+                out[name] = col.view(np.int32) if f.kind == "i32" else col
+        return out
+
+    # --- strings -------------------------------------------------------------------
+    def string_at(self, off: int) -> str:
+        """The NUL-terminated string at a table offset."""
+        s = self._strings.get(off)
+        if s is None:
+            data = self.data
+            if not 0 <= off < len(data):
+                raise FormatError("string offset outside the table", off)
+            end = self._find_nul(off)
+            s = self._strings[off] = bytes(data[off:end]).decode("utf-8", "replace")
+        return s
 
     def _find_nul(self, off: int) -> int:
         # Most strings are short: look in a small window first.
@@ -399,32 +636,53 @@ class Table:
         if i >= 0:
             return off + i
         # Search in bounded chunks so a corrupt offset can't scan the whole file.
-        u8 = self._u8
         chunk = 4096
         pos = off
-        while pos < len(u8):
-            seg = u8[pos:pos + chunk]
-            hits = np.flatnonzero(seg == 0)
-            if len(hits):
-                return pos + int(hits[0])
+        data = self.data
+        while pos < len(data):
+            i = bytes(data[pos:pos + chunk]).find(b"\0")
+            if i >= 0:
+                return pos + i
             pos += chunk
             if pos - off > 1 << 20:
                 break
         raise FormatError("unterminated string in the table", off)
 
+    def strings_at(self, offsets: np.ndarray) -> list[str]:
+        """string_at for many table offsets: one find and one decode per string in
+        a single comprehension."""
+        offs = np.asarray(offsets, np.int64).tolist()
+        if len(offs) < 256 or self._search is None:
+            return [self.string_at(o) for o in offs]
+        data = self.data
+        if min(offs) < 0 or max(offs) >= len(data):
+            raise FormatError("string offset outside the table",
+                              next(o for o in offs if not 0 <= o < len(data)))
+        buf, base = self._search, self._search_base
+        find = buf.find
+        at = [o + base for o in offs]
+        ends = [find(b"\0", a, a + (1 << 20)) for a in at]
+        if min(ends) < 0:
+            raise FormatError("unterminated string in the table", offs[ends.index(-1)])
+        return [buf[a:e].decode("utf-8", "replace") for a, e in zip(at, ends)]
+
     def name_at(self, nameoff: int) -> str:
         """A function name from its nameoff (relative to funcnametab, Go 1.16+)."""
-        return self._cstring(self._funcname_base + nameoff)
+        return self.string_at(self.funcname_base + nameoff)
+
+    def name_of(self, index: int) -> str:
+        """Name of one function (without indexing the whole name table)."""
+        return self.name_at(self.record(index)["nameoff"])
 
     def names(self, indices: np.ndarray | None = None) -> list[bytes]:
         """Names of many functions at once, as raw bytes (fast path for output)."""
-        nameoffs = self.column("nameoff", indices).astype(np.int64) + self._funcname_base
+        nameoffs = self.column("nameoff", indices).astype(np.int64) + self.funcname_base
         if not len(nameoffs):
             return []
         if self._names_index is None:
             # Index the names of all functions, whichever are asked for first.
             every = nameoffs if indices is None else \
-                self.column("nameoff").astype(np.int64) + self._funcname_base
+                self.column("nameoff").astype(np.int64) + self.funcname_base
             lo = int(every.min())
             hi = int(every.max())
             end = self._find_nul(hi) + 1
@@ -456,30 +714,27 @@ class Table:
             return list(map(parts.__getitem__, idx.tolist()))
         out = []
         for i, good, off in zip(idx.tolist(), ok.tolist(), nameoffs.tolist()):
-            out.append(parts[i] if good else self._cstring(off).encode())
+            out.append(parts[i] if good else self.string_at(off).encode())
         return out
-
-    def name_of(self, index: int) -> str:
-        """Name of one function (without indexing the whole name table)."""
-        return self.name_at(int(self.column("nameoff", np.array([index]))[0]))
 
     def names_start_with(self, prefix: bytes, indices: np.ndarray) -> np.ndarray:
         """Mask: which of the functions' names start with prefix (compared in place)."""
-        offs = self.column("nameoff", indices).astype(np.int64) + self._funcname_base
+        offs = self.column("nameoff", indices).astype(np.int64) + self.funcname_base
+        u8 = self.u8
         k = len(prefix)
-        ok = (offs >= 0) & (offs + k <= len(self._u8))
+        ok = (offs >= 0) & (offs + k <= len(u8))
         if not k or not len(offs):
             return ok
-        rows = np.lib.stride_tricks.as_strided(self._u8, shape=(max(len(self._u8) - k + 1, 0), k),
+        rows = np.lib.stride_tricks.as_strided(u8, shape=(max(len(u8) - k + 1, 0), k),
                                                strides=(1, 1), writeable=False)
         got = rows[np.where(ok, offs, 0)]
         return ok & (got == np.frombuffer(prefix, np.uint8)).all(axis=1)
 
-    def name_ends(self) -> tuple[np.ndarray, np.ndarray] | None:
+    def name_spans(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(starts, ends) of all functions' names in ``data``: function i's name is
         data[starts[i]:ends[i]] and data[ends[i]] is its NUL. None if a name is out
         of range or unterminated (names() reports that)."""
-        offs = self.column("nameoff").astype(np.int64) + self._funcname_base
+        offs = self.column("nameoff").astype(np.int64) + self.funcname_base
         if not len(offs) or int(offs.min()) < 0:
             return None
         lo = int(offs.min())
@@ -487,243 +742,126 @@ class Table:
             end = self._find_nul(int(offs.max())) + 1
         except FormatError:
             return None
+        u8 = self.u8
         nuls = []
         for pos in range(lo, end, 1 << 22):  # a few MB at a time
-            nuls.append(np.flatnonzero(self._u8[pos:min(end, pos + (1 << 22))] == 0) + pos)
+            nuls.append(np.flatnonzero(u8[pos:min(end, pos + (1 << 22))] == 0) + pos)
         nuls = np.concatenate(nuls)
         return offs, nuls[np.searchsorted(nuls, offs)]
 
-    def first_values(self, table_offsets: np.ndarray) -> np.ndarray:
-        """Value of the first row of many pc-value tables at once (-1 sentinel when absent).
+    # --- files ---------------------------------------------------------------------
+    def file_name(self, cu_offset: int | None, fileno: int) -> str | None:
+        """Name of file number ``fileno`` (a pcfile value) of a function whose
+        compilation unit starts at ``cu_offset`` (Go 1.16+; ignored before)."""
+        h = self.header
+        data = self.data
+        if not self.layout.files_via_cutab:
+            if not 0 < fileno <= h.nfiles:
+                return None
+            at = h.filetab_offset + 4 * fileno
+            return self.string_at(int.from_bytes(data[at:at + 4], "little"))
+        if fileno < 0 or cu_offset is None:
+            return None
+        at = h.cu_offset + 4 * (cu_offset + fileno)
+        if at + 4 > len(data):
+            raise FormatError("compilation unit table index out of range", at)
+        off = int.from_bytes(data[at:at + 4], "little")
+        if off == NO_FILE:
+            return None
+        return self.string_at(h.filetab_offset + off)
 
-        The first row's value is -1 plus the zig-zag decoded first varint; a
-        vectorised 5-byte varint decode avoids a Python loop per function.
-        """
-        u8 = self._u8
-        n = len(u8)
-        present = table_offsets != 0
-        pos = np.where(present, table_offsets.astype(np.int64) + self._pctab_base, 0)
-        b = u8[np.minimum(pos, n - 1)].astype(np.int64)
-        value = b & 0x7F
-        sel = np.flatnonzero(b >= 0x80)  # only multi-byte varints read on
-        for k in range(1, 5):
-            if not len(sel):
-                break
-            b = u8[np.minimum(pos[sel] + k, n - 1)].astype(np.int64)
-            value[sel] |= (b & 0x7F) << (7 * k)
-            sel = sel[b >= 0x80]
-        zig = np.where(value & 1, -((value >> 1) + 1), value >> 1)
-        return np.where(present, zig - 1, -2)
-
-    def entry_file_names(self, indices: np.ndarray | None = None) -> list[bytes | None]:
-        """File of each function at its entry (first pcfile row), as raw bytes."""
-        codes, names = self.entry_file_codes(indices)
-        return [names[c] for c in codes.tolist()]
+    def file_offsets(self, cu_offsets: np.ndarray | None, filenos: np.ndarray) -> np.ndarray:
+        """Table offsets of the names of many (compilation unit, file number)
+        pairs; -1 where there is no file (a negative number, NO_FILE, out of range)."""
+        h = self.header
+        filenos = np.asarray(filenos, np.int64)
+        if not self.layout.files_via_cutab:
+            ok = (filenos > 0) & (filenos <= h.nfiles)
+            at = h.filetab_offset + 4 * np.where(ok, filenos, 0)
+            offs = self.u32_at(at).astype(np.int64)
+            return np.where(ok, offs, -1)
+        cu = np.asarray(cu_offsets, np.int64)
+        ok = filenos >= 0
+        at = h.cu_offset + 4 * (cu + np.where(ok, filenos, 0))
+        ok &= (at >= 0) & (at + 4 <= len(self.data))
+        offs = self.u32_at(np.where(ok, at, 0)).astype(np.int64)
+        ok &= offs != NO_FILE
+        return np.where(ok, offs + h.filetab_offset, -1)
 
     def entry_file_codes(self, indices: np.ndarray | None = None
                          ) -> tuple[np.ndarray, list[bytes | None]]:
-        """Entry files as (codes, distinct names): function i's file is names[codes[i]]."""
+        """Files at the functions' entries (first pcfile row) as (codes, distinct
+        names): function i's file is names[codes[i]]."""
         pcfile = self.column("pcfile", indices)
         filenos = self.first_values(pcfile)
-        h = self.header
-        if h.magic == MAGIC_GO12:
-            ok = (filenos > 0) & (filenos <= h.nfiles)
-            at = h.filetab_offset + 4 * np.where(ok, filenos, 0)
-            offs = self._gather_u32(at.astype(np.int64)).astype(np.int64)
-        else:
-            cu = self.column("cu_offset", indices).astype(np.int64)
-            at = h.cu_offset + 4 * (cu + filenos)
-            ok = (filenos >= 0) & (at + 4 <= len(self.data))
-            offs = self._gather_u32(np.where(ok, at, 0).astype(np.int64)).astype(np.int64)
-            ok &= offs != 0xFFFFFFFF
-            offs = offs + h.filetab_offset
-        uniq, codes = unique_inverse(np.where(ok, offs, -1))
+        cu = self.column("cu_offset", indices)
+        offs = self.file_offsets(cu, filenos)
+        uniq, codes = unique_inverse(offs)
         names: list[bytes | None] = []
         for off in uniq.tolist():
             name = None
             if off >= 0:
                 try:
-                    name = self._cstring(off).encode()
+                    name = self.string_at(off).encode()
                 except FormatError:
                     name = None
             names.append(name)
         return codes.reshape(-1), names
 
-    def file_name(self, func: Func, fileno: int) -> str | None:
-        """Name of file number fileno of a function (the pcfile table's values)."""
-        h = self.header
-        data = self.data
-        if h.magic == MAGIC_GO12:
-            if not 0 < fileno <= h.nfiles:
-                return None
-            at = h.filetab_offset + 4 * fileno
-            off = int.from_bytes(data[at:at + 4], "little")
-            return self._cstring(off)
-        if fileno < 0 or func.cu_offset is None:
-            return None
-        at = h.cu_offset + 4 * (func.cu_offset + fileno)
-        if at + 4 > len(data):
-            raise FormatError("compilation unit table index out of range", at)
-        off = int.from_bytes(data[at:at + 4], "little")
-        if off == 0xFFFFFFFF:
-            return None
-        return self._cstring(h.filetab_offset + off)
+    def entry_file_names(self, indices: np.ndarray | None = None) -> list[bytes | None]:
+        """File of each function at its entry, as raw bytes."""
+        codes, names = self.entry_file_codes(indices)
+        return [names[c] for c in codes.tolist()]
 
-    # --- one function ----------------------------------------------------------
-    def func(self, index: int) -> Func:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        entries = self.entries
-        rec = int(self.record_offsets[index])
-        L = self.layout
-        d = self.data
+    # --- pc-value tables -------------------------------------------------------------
+    def pctab_positions(self, offsets: np.ndarray) -> np.ndarray:
+        """Positions in the table data of pc-value tables (offsets from pctab); 0 stays
+        0 (no table)."""
+        offsets = np.asarray(offsets, np.int64)
+        return np.where(offsets != 0, offsets + self.pctab_base, 0)
 
-        def u32(at: int) -> int:
-            return int.from_bytes(d[rec + at:rec + at + 4], "little")
+    def _decode_rows(self, off: int, span: int) -> pcvalue.Rows:
+        return pcvalue.decode_table(self.data, self.pctab_base + off, self.quantum,
+                                    len(self.data), span)
 
-        def i32(at: int) -> int:
-            v = u32(at)
-            return v - (1 << 32) if v & 0x80000000 else v
+    def rows(self, off: int, span: int) -> pcvalue.Rows:
+        """One pc-value table decoded (cached): ``off`` from pctab, ``span`` the
+        size of the function it belongs to (rows past it are an error)."""
+        return self._rows(off, span)
 
-        if L is _LAYOUT_GO12_OLD:
-            func_id = u32(L.funcid_at) & 0xFF
-            nfuncdata = u32(L.nfuncdata_at)
-        else:
-            func_id = d[rec + L.funcid_at]
-            nfuncdata = d[rec + L.nfuncdata_at]
-        return Func(
-            index=index,
-            entry=int(entries[index]),
-            end=int(entries[index + 1]),
-            name=self.name_at(u32(L.nameoff_at)),
-            args=i32(L.args_at),
-            deferreturn=u32(L.deferreturn_at),
-            func_id=func_id,
-            flag=d[rec + L.flag_at] if L.flag_at is not None else 0,
-            pcsp=u32(L.pcsp_at),
-            pcfile=u32(L.pcfile_at),
-            pcln=u32(L.pcln_at),
-            npcdata=u32(L.npcdata_at),
-            nfuncdata=nfuncdata,
-            cu_offset=u32(L.cuoff_at) if L.cuoff_at is not None else None,
-            start_line=i32(L.startline_at) if L.startline_at is not None else None,
-            record_offset=rec,
-        )
+    def decode_tables(self, offsets: np.ndarray,
+                      spans: np.ndarray | None = None) -> pcvalue.BatchRows:
+        """Many pc-value tables (distinct non-zero offsets from pctab) at once."""
+        return pcvalue.decode_batch(self.u8, self.pctab_positions(offsets), self.quantum, spans)
 
-    def __iter__(self) -> Iterator[Func]:
-        for i in range(len(self)):
-            yield self.func(i)
+    def first_values(self, offsets: np.ndarray) -> np.ndarray:
+        """Value of the first row of many tables (-2 where the offset is 0)."""
+        return pcvalue.first_values(self.u8, self.pctab_positions(offsets))
 
-    def find_index(self, pc: int) -> int | None:
-        """Index of the function whose [entry, next entry) holds pc (binary search)."""
-        entries = self.entries
-        if pc < int(entries[0]) or pc >= int(entries[-1]):
-            return None
-        i = int(np.searchsorted(entries, np.uint64(pc), side="right")) - 1
-        return i if 0 <= i < len(self) else None
+    def value_lookup(self, offs: np.ndarray, spans: np.ndarray, queries: int | None = None,
+                     small_batch: int = 48) -> pcvalue.ValueLookup:
+        """Answers many (table, pc offset) queries on the tables among ``offs``
+        (``spans``: the size of the function each belongs to)."""
+        return pcvalue.lookup_tables(offs, spans, self.rows, self.decode_tables, queries,
+                                     small_batch)
 
-    def find_func(self, pc: int) -> Func | None:
-        i = self.find_index(pc)
-        return None if i is None else self.func(i)
-
-    # --- pc-value tables -----------------------------------------------------------
-    def _decode_uncached(self, off: int, span: int) -> tuple[tuple[int, int], ...]:
-        return pcvalue.decode_table(self.data, self._pctab_base + off, self.quantum,
-                                    self.pctab_end, span)
-
-    def _uvarints(self, pos: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """Decode one uvarint at each position (values, next positions); None when one
-        runs past limit or is longer than 5 bytes."""
-        u8 = self._u8
-        if len(pos) and int(pos.max()) >= limit:
-            return None
-        b = u8[pos].astype(np.int64)
-        value = b & 0x7F
-        more = b >= 0x80
-        nxt = pos + 1
-        for k in range(1, 5):
-            if not more.any():
-                return value, nxt
-            sel = np.flatnonzero(more)
-            at = pos[sel] + k
-            if int(at.max()) >= limit:
-                return None
-            bk = u8[at].astype(np.int64)
-            value[sel] |= (bk & 0x7F) << (7 * k)
-            nxt[sel] += 1
-            more[sel] = bk >= 0x80
-        if more.any():
-            return None
-        return value, nxt
-
-    def decode_many(self, offsets: np.ndarray, spans: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Decode many pc-value tables at once, a row of every table per numpy step.
-
-        ``offsets`` (non-zero) and ``spans`` as in :meth:`pcvalue_rows`. Returns
-        (row_start, row_end_offsets, row_values): table k's rows are
-        row_start[k]:row_start[k + 1], the same rows pcvalue.decode_table gives.
-        None when a table is malformed: decoding it alone reports the error.
-        """
-        limit = self.pctab_end
-        k = len(offsets)
-        pos = offsets.astype(np.int64) + self._pctab_base
-        if k and (int(pos.min()) <= 0 or int(pos.max()) >= limit):
-            return None
-        spans = spans.astype(np.int64)
-        value = np.full(k, -1, np.int64)
-        pc = np.zeros(k, np.int64)
-        active = np.arange(k)
-        tabs, pcs, values = [], [], []
-        first = True
-        while len(active):
-            got = self._uvarints(pos[active], limit)
-            if got is None:
-                return None
-            uv, p = got
-            if not first:
-                live = uv != 0
-                if not live.all():
-                    active, uv, p = active[live], uv[live], p[live]
-                    if not len(active):
-                        break
-            first = False
-            got = self._uvarints(p, limit)
-            if got is None:
-                return None
-            pcd, p = got
-            v = value[active] + np.where(uv & 1, -((uv >> 1) + 1), uv >> 1)
-            c = pc[active] + pcd * self.quantum
-            if bool(((v < -(1 << 31)) | (v >= (1 << 31)) | (c > spans[active])).any()):
-                return None
-            value[active] = v
-            pc[active] = c
-            pos[active] = p
-            tabs.append(active)
-            pcs.append(c)
-            values.append(v)
-        if not tabs:
-            return np.zeros(k + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-        tab = np.concatenate(tabs)
-        order = np.argsort(tab, kind="stable")  # rows of a table stay in decode order
-        counts = np.bincount(tab, minlength=k)
-        row_start = np.zeros(k + 1, np.int64)
-        np.cumsum(counts, out=row_start[1:])
-        return row_start, np.concatenate(pcs)[order], np.concatenate(values)[order]
-
-    def pcvalue_rows(self, func: Func, table_off: int) -> tuple[tuple[int, int], ...]:
-        """Decoded rows (end offset, value) of one of func's pc-value tables."""
+    def pcvalue_rows(self, func: Func, table_off: int) -> pcvalue.Rows:
+        """Decoded rows of one of func's pc-value tables."""
         if table_off == 0:
-            return ()
-        return self._decode(table_off, func.end - func.entry)
+            return pcvalue.Rows((), ())
+        return self.rows(table_off, func.end - func.entry)
 
     def pcvalue(self, func: Func, table_off: int, pc: int) -> int | None:
         """Value of a pc-value table at pc, or None if the table has none there."""
         if table_off == 0:
             return None
-        return pcvalue.value_at(self.pcvalue_rows(func, table_off), pc - func.entry)
+        return self.pcvalue_rows(func, table_off).value_at(pc - func.entry)
+
+    def pcsp_rows(self, func: Func) -> pcvalue.Rows:
+        return self.pcvalue_rows(func, func.pcsp)
 
     def pcdata_offset(self, func: Func, index: int) -> int:
+        """Offset (from pctab) of func's pcdata table ``index``; 0: none."""
         if index >= func.npcdata:
             return 0
         at = func.record_offset + self.layout.func_size + 4 * index
@@ -739,63 +877,45 @@ class Table:
         if at + 4 > len(self.data):
             raise FormatError("funcdata offset outside the table", at)
         off = int.from_bytes(self.data[at:at + 4], "little")
-        return None if off == 0xFFFFFFFF else off
-
-    def funcdata_pointer(self, func: Func, index: int) -> int | None:
-        """Before Go 1.18: the absolute address of a funcdata (None if nil).
-
-        The pointers follow the pcdata array, aligned to the pointer size.
-        """
-        at = self.funcdata_pointer_offset(func, index)
-        if at is None:
-            return None
-        value = int.from_bytes(self.data[at:at + 8], "little")
-        return value or None
+        return None if off == NO_FUNCDATA else off
 
     def funcdata_pointer_offset(self, func: Func, index: int) -> int | None:
         """Before Go 1.18: offset in the table of a funcdata pointer slot (None if absent)."""
         if index >= func.nfuncdata or self.layout.funcdata_is_offset:
             return None
+        p = self.layout.funcdata_pointer_align
         at = func.record_offset + self.layout.func_size + 4 * func.npcdata
-        at = ((at + 7) & ~7) + 8 * index  # records are 8-byte aligned, as is the table
-        if at + 8 > len(self.data):
+        at = ((at + p - 1) & ~(p - 1)) + p * index  # records are aligned, as is the table
+        if at + p > len(self.data):
             raise FormatError("funcdata pointer outside the table", at)
         return at
 
-    def pcsp_rows(self, func: Func) -> tuple[tuple[int, int], ...]:
-        return self.pcvalue_rows(func, func.pcsp)
+    def funcdata_pointer(self, func: Func, index: int) -> int | None:
+        """Before Go 1.18: the absolute address of a funcdata (None if nil)."""
+        at = self.funcdata_pointer_offset(func, index)
+        if at is None:
+            return None
+        value = int.from_bytes(self.data[at:at + self.ptr_size], "little")
+        return value or None
 
     def line_at(self, func: Func, pc: int) -> tuple[str | None, int | None]:
         """(file, line) of the physical function at pc, as runtime.funcline1."""
         fileno = self.pcvalue(func, func.pcfile, pc)
         line = self.pcvalue(func, func.pcln, pc)
-        file = self.file_name(func, fileno) if fileno is not None else None
+        file = self.file_name(func.cu_offset, fileno) if fileno is not None else None
         return file, line
 
-
-def parse_inline_tree_entry(table: Table, raw: bytes | memoryview) -> InlinedCall:
-    """Decode one inline tree entry (runtime/symtabinl.go inlinedCall)."""
-    if table.layout.inline_entry_size == 16:
-        # Go 1.20+: funcID u8, _ [3]byte, nameOff int32, parentPc int32, startLine int32
-        func_id = raw[0]
-        nameoff, parent_pc, start_line = struct.unpack_from("<iii", raw, 4)
-        return InlinedCall(func_id, table.name_at(nameoff), parent_pc, start_line, None)
-    # Go 1.12-1.19: parent int16, funcID u8, _ byte, file int32, line int32,
-    # func_ int32 (nameoff), parentPc int32
-    parent, func_id = struct.unpack_from("<hB", raw, 0)
-    _file, _line, nameoff, parent_pc = struct.unpack_from("<iiii", raw, 4)
-    return InlinedCall(func_id, table.name_at(nameoff), parent_pc, None, parent)
-
-
-def func_name_for_print(name: str) -> str:
-    """runtime.funcNameForPrint: generic instantiations print as ``F[...]``."""
-    i = name.find("[")
-    if i < 0:
-        return name
-    j = name.rfind("]")
-    if j <= i:
-        return name
-    return name[:i] + "[...]" + name[j + 1:]
+    # --- inline trees ----------------------------------------------------------------
+    def inlined_call(self, raw) -> InlinedCall:
+        """Decode one inline tree entry (runtime/symtabinl.go inlinedCall)."""
+        f = self.layout.inline_fields
+        func_id = raw[f["func_id"].at]
+        nameoff, parent_pc = struct.unpack_from("<ii", raw, f["nameoff"].at)[0], \
+            struct.unpack_from("<i", raw, f["parent_pc"].at)[0]
+        start_line = struct.unpack_from("<i", raw, f["start_line"].at)[0] \
+            if "start_line" in f else None
+        parent = struct.unpack_from("<h", raw, f["parent"].at)[0] if "parent" in f else None
+        return InlinedCall(func_id, self.name_at(nameoff), parent_pc, start_line, parent)
 
 
 def sequence_of_funcs(table: Table) -> Sequence[Func]:

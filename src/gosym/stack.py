@@ -1,15 +1,15 @@
 """Stack accounting: how many bytes each frame of a PC list occupies.
 
 The PCs describe one stack, innermost first, as runtime.Callers gives it (or
-as physical return addresses). Frames come from :mod:`gosym.symbolize`
-(runtime.CallersFrames semantics). Per physical frame:
+as physical return addresses). Frames come from GoBinary.callers_frames
+(runtime.CallersFrames semantics, :mod:`gosym.callframes`). Per physical frame:
 
 * ``sp_delta`` is the pcsp value at the PC the runtime's unwinder looks up:
   for a return address the call instruction (pc-1), like ``funcspdelta`` at
   ``frame.continpc``/``u.symPC()`` in runtime/traceback.go; for an exact PC
   (``pc_is_exact``) the PC itself.
 * ``frame_bytes`` = sp_delta + the return-address slot on amd64 (8; on arm64
-  the saved LR is inside sp_delta): GoBinary.frame_size.
+  the saved LR is inside sp_delta): GoBinary.frame_bytes.
 * Inlined frames share their physical frame: they add 0 bytes; the bytes go on
   the physical function's own (outermost) logical frame.
 * Wrapper frames the runtime elides still occupy stack: they are listed with
@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .symbolize import SymbolizeConfig, symbolize
+from .callframes import SymbolizeConfig
 
 CPU_PROFILE_DEPTH = 64
 
@@ -120,7 +120,7 @@ class ModuleMap:
 
 def stack_report(binary, pcs: Sequence[int], config: SymbolizeConfig = SymbolizeConfig()
                  ) -> StackReport:
-    res = symbolize(binary, pcs, config, binary._resolver)
+    res = binary.callers_frames(pcs, config)
     slide = config.slide
     modules = ModuleMap(binary)
     rows: list[StackFrame] = []
@@ -137,18 +137,19 @@ def stack_report(binary, pcs: Sequence[int], config: SymbolizeConfig = Symbolize
             continue
         first = merged[0][0]
         sp_delta = size = None
-        if first[4] is not None:
+        if first.entry is not None:
             physical += 1
-            sp_delta = binary.sp_delta(first[0] - slide)
-            size = binary.frame_size(first[0] - slide)
-        for (pc, name, file, line, entry, inlined, _fid), elided in merged:
-            phys_row = entry is not None and not inlined
+            sp_delta = binary.sp_delta(first.pc - slide)
+            size = binary.frame_bytes(first.pc - slide)
+        for f, elided in merged:
+            phys_row = f.entry is not None and not f.inlined
             add = (size or 0) if phys_row else 0
             cumulative += add
-            pkg = package_of(name)
-            rows.append(StackFrame(i, None if elided else depth, pc, name, file, line, entry,
-                                   inlined, elided, sp_delta if phys_row else None, add,
-                                   cumulative, pkg, modules.module_of(pkg)))
+            pkg = package_of(f.function)
+            rows.append(StackFrame(i, None if elided else depth, f.pc, f.function, f.file,
+                                   f.line, f.entry, f.inlined, elided,
+                                   sp_delta if phys_row else None, add, cumulative, pkg,
+                                   modules.module_of(pkg)))
             if not elided:
                 depth += 1
     shown = [r for r in rows if not r.elided]

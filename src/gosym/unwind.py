@@ -97,9 +97,8 @@ def _func_info(binary, pc: int) -> FuncInfo | None:
 
 
 def _frame_bytes(binary, pc: int) -> int | None:
-    """pcsp at pc plus the return-address slot (engine: frame_bytes)."""
-    fb = getattr(binary, "frame_bytes", None) or binary.frame_size
-    return fb(pc)
+    """pcsp at pc plus the return-address slot."""
+    return binary.frame_bytes(pc)
 
 
 def _sp_delta(binary, pc: int) -> int | None:

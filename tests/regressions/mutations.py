@@ -28,7 +28,7 @@ import struct
 from pathlib import Path
 
 import gosym
-from gosym.pclntab import MAGIC_GO12
+from gosym.pclntab import GO12
 
 try:  # imported lazily by `gosym check`; do it here, outside hypothesis's tracer,
     import capstone  # noqa: F401  whose module-level locals() comprehensions break under it
@@ -64,7 +64,7 @@ def regions(path: str) -> dict[str, tuple[int, int]]:
         t = b.table
         h = t.header
         base = loc.offset
-        out["pcheader"] = (base, 72 if h.magic != MAGIC_GO12 else 16)
+        out["pcheader"] = (base, 72 if h.version != GO12 else 16)
         n = h.nfunc
         entry_size = 8 if t.layout.entry_is_offset else 16
         out["functab"] = (base + h.functab_offset, n * entry_size + entry_size // 2)
@@ -75,7 +75,7 @@ def regions(path: str) -> dict[str, tuple[int, int]]:
         # The middle function's record with its pcdata/funcdata slots: pos = field offset.
         mid = int(recs[n // 2])
         out["func_middle"] = (base + mid, t.layout.func_size + 64)
-        if h.magic != MAGIC_GO12:
+        if h.version != GO12:
             out["funcnametab"] = (base + h.funcname_offset, h.cu_offset - h.funcname_offset)
             out["cutab"] = (base + h.cu_offset, h.filetab_offset - h.cu_offset)
             out["filetab"] = (base + h.filetab_offset, h.pctab_offset - h.filetab_offset)
@@ -195,7 +195,7 @@ def exercise_library(path: str) -> str:
     import numpy as np
 
     from gosym.errors import GosymError
-    from gosym.frames import frame_table
+    from gosym.framesize import frame_table
 
     try:
         b = gosym.open(path)

@@ -1,5 +1,10 @@
 """The ``gosym`` command: a thin layer over the library.
 
+Each command lives in its own module, which parses options, calls one library
+function and picks a renderer (:mod:`gosym.render`). What the commands share
+is here: the group, error handling and exit status, and the option parsers
+(binary, --arch, --match, addresses, PC input).
+
 Exit status: 0 success; 1 the file could not be decoded (not a Go binary,
 malformed, unsupported) or a check found mismatches; 2 usage errors and files
 that cannot be opened (missing, directory, no permission).
@@ -11,7 +16,7 @@ import functools
 import importlib
 import os
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import click
 
@@ -19,8 +24,11 @@ import click
 # core at import, which costs CPU on every short run. Set before numpy loads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from .. import binary as binary_mod  # noqa: E402
 from ..errors import FileAccessError, GosymError  # noqa: E402
+
+if TYPE_CHECKING:
+    from .. import pcinput
+    from ..binary import GoBinary
 
 EXIT_OK = 0
 EXIT_FORMAT = 1
@@ -37,9 +45,10 @@ def warn(message: str) -> None:
     click.echo(f"gosym: {message}", err=True)
 
 
-def open_binary(path: str, arch: str | None = None) -> binary_mod.GoBinary:
+def open_binary(path: str, arch: str | None = None) -> GoBinary:
+    from .. import binary
     try:
-        return binary_mod.open(path, arch)
+        return binary.open(path, arch)
     except FileAccessError as e:
         fail(path, str(e), EXIT_USAGE)
     except GosymError as e:
@@ -78,23 +87,173 @@ def handle_errors(func: Callable) -> Callable:
     return wrapper
 
 
+# --- options the commands share ---------------------------------------------------------
+
 binary_argument = click.argument("binary_path", metavar="BINARY",
                                  type=click.Path(dir_okay=True, readable=False))
 arch_option = click.option("--arch", type=click.Choice(["amd64", "arm64"]), default=None,
                            help="Slice of a fat (universal) Mach-O file; default: the first.")
+match_option = click.option("--match", "pattern", metavar="REGEX",
+                            help="Only functions whose name matches.")
 
+
+def exclusive_formats(as_json: bool, as_csv: bool) -> str:
+    """The output format of --json/--csv (mutually exclusive) or "text"."""
+    if as_json and as_csv:
+        fail(None, "--json and --csv are mutually exclusive", EXIT_USAGE)
+    return "json" if as_json else "csv" if as_csv else "text"
+
+
+def select_functions(b: GoBinary, pattern: str | None):
+    """Indices of the functions --match selects (all without it)."""
+    import re
+    try:
+        return b.select(pattern)
+    except re.error as e:
+        fail(None, f"invalid --match regular expression: {e}", EXIT_USAGE)
+
+
+ADDRESS_RULE = "decimal, or hex with 0x"
+
+
+def parse_int(text: str, what: str, signed: bool = False) -> int:
+    """An integer option (an address, a slide): decimal, or hex with 0x; a
+    leading - only when ``signed``; at most 64 bits."""
+    t = text.strip().lower()
+    neg = signed and t[:1] == "-"
+    if neg or (signed and t[:1] == "+"):
+        t = t[1:]
+    try:
+        if t.startswith("0x") and t[2:] and all(c in "0123456789abcdef" for c in t[2:]):
+            v = int(t[2:], 16)
+        elif t.isdigit() and t.isascii():
+            v = int(t, 10)
+        else:
+            raise ValueError
+    except ValueError:
+        fail(None, f"{what}: not a number: {text!r} ({ADDRESS_RULE})", EXIT_USAGE)
+        raise AssertionError
+    if v >= 1 << 64:
+        fail(None, f"{what}: {text!r} does not fit in 64 bits", EXIT_USAGE)
+    return -v if neg else v
+
+
+def read_stdin_text() -> str:
+    stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
+    raw = stdin.read() if stdin is not None else sys.stdin.read().encode()
+    return raw.decode("utf-8", "replace")
+
+
+def read_pc_input(pcs: tuple[str, ...]) -> pcinput.ParsedInput:
+    """PCs from the arguments, else from stdin (numbers, dumps, profile lines)."""
+    from .. import pcinput
+    if pcs:
+        return pcinput.parse_args(pcs)
+    return pcinput.parse_text(read_stdin_text())
+
+
+def anchor_argument(anchor: str | None) -> tuple[str, int] | None:
+    """--anchor SYM=ADDR as (SYM, ADDR)."""
+    if anchor is None:
+        return None
+    sym, sep, addr = anchor.rpartition("=")
+    if not sep or not sym:
+        fail(None, f"--anchor wants SYM=ADDR, got {anchor!r}", EXIT_USAGE)
+    return sym, parse_int(addr, "--anchor")
+
+
+def resolve_pc_input(b: GoBinary, pcs: tuple[str, ...], slide: str | None,
+                     anchor: str | None) -> pcinput.Resolved:
+    """The PCs of symbolize and stack: parse, pick the slide, report skipped lines."""
+    from .. import pcinput
+    if slide is not None and anchor is not None:
+        fail(None, "--slide and --anchor are mutually exclusive", EXIT_USAGE)
+    anchor_pair = anchor_argument(anchor)
+    parsed = read_pc_input(pcs)
+    res = pcinput.resolve(b, parsed, None if slide is None else
+                          parse_int(slide, "--slide", signed=True), anchor_pair)
+    report_skipped(res.skipped)
+    if res.slide_source.startswith("inferred") or (res.slide and res.slide_source != "--slide"):
+        warn(f"slide {res.slide:#x} ({res.slide_source})")
+    if not res.pcs:
+        fail(None, "no PCs in the input", EXIT_USAGE)
+    return res
+
+
+def report_skipped(skipped: list, limit: int = 20) -> None:
+    for s in skipped[:limit]:
+        text = s.text.strip()
+        if len(text) > 60:
+            text = text[:57] + "..."
+        warn(f"input line {s.line_no} skipped: {s.reason}: {text}")
+    if len(skipped) > limit:
+        warn(f"{len(skipped) - limit} more input lines skipped")
+
+
+def progress_reporter(verb: str, unit: str):
+    """A callback(done, total) showing progress on stderr, only for a terminal and
+    only once a run takes a while; None otherwise."""
+    if not sys.stderr.isatty():
+        return None
+    import time
+    start = time.monotonic()
+
+    def report(done: int, total: int) -> None:
+        if time.monotonic() - start < 2.0:
+            return
+        sys.stderr.write(f"\rgosym: {verb} {done}/{total} {unit} ({100 * done // total}%)")
+        sys.stderr.flush()
+        if done + 1024 >= total:
+            sys.stderr.write("\r\033[K")
+
+    return report
+
+
+# --- the group ----------------------------------------------------------------------------
 
 # Each command lives in its own module, imported only when that command runs:
 # start-up time matters when gosym symbolizes a handful of PCs.
 COMMAND_MODULES = {
     "info": "info", "funcs": "funcs", "frames": "frames", "check": "check",
-    "symbolize": "symbolize", "stack": "stack", "goroutines": "goroutines",
+    "symbolize": "symbolize", "stack": "stack", "depth": "depth",
+    "goroutines": "goroutines",
+}
+
+
+# What `gosym --help` lists for each command, so that listing them imports none.
+COMMAND_HELP = {
+    "info": "Container, architecture, Go version, table layout and build info.",
+    "funcs": "Every function: entry, end, name and the decoded _func fields.",
+    "frames": "Stack frame sizes from the pcsp tables, largest first.",
+    "check": "Check every function's pcsp table against its machine code.",
+    "symbolize": "Symbolize PCs exactly as runtime.CallersFrames does.",
+    "stack": "Stack bytes per frame for the stack the PCs describe.",
+    "depth": "Stack depths of pprof profiles, and the stacks Go's profiler cut.",
+    "goroutines": "Every goroutine of a running process or of a core dump.",
 }
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMAND_MODULES)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list, from COMMAND_HELP (as click shortens a command's help)."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            text = COMMAND_HELP.get(name)
+            if text is None:
+                cmd = self.get_command(ctx, name)
+                text = cmd.get_short_help_str(limit) if cmd is not None else ""
+            else:
+                text = click.Command(name, help=text).get_short_help_str(limit)
+            rows.append((name, text))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.commands and name in COMMAND_MODULES:

@@ -2,114 +2,30 @@
 
 from __future__ import annotations
 
-import json
-import sys
-import time
-
 import click
 
-from ..check import CheckConfig, CheckReport, check_binary
+from ..check import CheckConfig, check_binary
 from ..render import Output
-from . import EXIT_FORMAT, arch_option, binary_argument, handle_errors, main, open_binary
-from .funcs import match_indices
-
-CHECK_HELP = """Check every function's pcsp table against its machine code.
-
-\b
-Each function is disassembled (capstone) and its control flow followed from
-the entry: every instruction that writes SP must change sp_delta by exactly
-its amount at the next instruction boundary, sp_delta must change nowhere
-else, and pcsp range boundaries must fall on instruction boundaries.
-Functions without the prologue's stack-bound check are listed as nosplit.
-Functions that can't be checked are counted by reason (spwrite,
-stack_switch, undecodable, no_pcsp, no_code, empty).
-
-\b
-An SP adjustment the assembler splits in two (arm64 epilogues of frames of
-64 KiB and more) is reported as split_adjust: the table changes only after
-the second instruction. --strict counts these as mismatches.
-
-\b
-Exit status: 0 when nothing mismatches, 1 otherwise.
-"""
+from ..render.check import CHECK_HELP, write_check
+from . import (EXIT_FORMAT, arch_option, binary_argument, handle_errors, main, match_option,
+               open_binary, progress_reporter, select_functions)
 
 
 @main.command(help=CHECK_HELP)
 @binary_argument
 @arch_option
-@click.option("--match", "pattern", metavar="REGEX", help="Only functions whose name matches.")
+@match_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @click.option("--strict", is_flag=True, help="Count split SP adjustments as mismatches.")
 @handle_errors
 def check(binary_path: str, arch: str | None, pattern: str | None, as_json: bool,
           strict: bool) -> None:
     b = open_binary(binary_path, arch)
-    idx = match_indices(b.table, pattern)
+    idx = select_functions(b, pattern)
     report = check_binary(b, idx, CheckConfig(pattern=pattern, strict=strict),
-                          progress=_progress_reporter())
+                          progress=progress_reporter("checking", "functions"))
     out = Output()
-    if as_json:
-        out.write(json.dumps(report_json(report, strict), indent=1).encode() + b"\n")
-    else:
-        _write_text(out, report, strict)
+    write_check(out, report, strict, "json" if as_json else "text")
     out.flush()
     if not report.ok:
         raise SystemExit(EXIT_FORMAT)
-
-
-def _progress_reporter():
-    """Progress on stderr, only for a terminal and only once a run takes a while."""
-    if not sys.stderr.isatty():
-        return None
-    start = time.monotonic()
-    shown = [False]
-
-    def report(done: int, total: int) -> None:
-        if time.monotonic() - start < 2.0:
-            return
-        shown[0] = True
-        sys.stderr.write(f"\rgosym: checking {done}/{total} functions ({100 * done // total}%)")
-        sys.stderr.flush()
-        if done + 1024 >= total:
-            sys.stderr.write("\r\033[K")
-
-    return report
-
-
-def report_json(report: CheckReport, strict: bool) -> dict:
-    return {
-        "functions": report.functions,
-        "checked": report.checked,
-        "consistent": report.consistent,
-        "mismatched": [
-            {"name": r.name, "entry": r.entry,
-             "findings": [{"pc": f.pc, "kind": f.kind, "code": f.code, "table": f.table}
-                          for f in r.findings]}
-            for r in report.mismatched],
-        "split_adjust": [{"function": s.function, "pc": s.pc, "bytes": s.bytes}
-                         for s in report.split_adjust],
-        "skipped": dict(report.skipped),
-        "nosplit": list(report.nosplit),
-        "strict": strict,
-    }
-
-
-def _write_text(out: Output, report: CheckReport, strict: bool) -> None:
-    w = out.write
-    if report.nosplit:
-        w(f"nosplit (no stack-bound check in the prologue): {len(report.nosplit)}\n".encode())
-        for name in report.nosplit:
-            w(f"  {name}\n".encode())
-    for r in report.mismatched:
-        w(f"MISMATCH {r.name} (entry {r.entry:#x})\n".encode())
-        for f in r.findings:
-            w(f"  {f.describe()}\n".encode())
-    for s in report.split_adjust:
-        w(f"SPLIT_ADJUST {s.function} {s.pc:#x}: SP adjustment split in two instructions; "
-          f"the table overstates the frame by {s.bytes} bytes for one instruction"
-          f"{' (counted as a mismatch: --strict)' if strict else ''}\n".encode())
-    skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())) or "none"
-    w((f"functions {report.functions}  checked {report.checked}  consistent {report.consistent}"
-       f"  mismatched {len(report.mismatched)}  split_adjust {len(report.split_adjust)}"
-       f"  nosplit {len(report.nosplit)}\nskipped: {skipped}\n").encode())
-    w(b"OK\n" if report.ok else b"MISMATCH\n")

@@ -6,10 +6,12 @@ import sys
 
 import click
 
-from .. import pcinput
 from ..render import Output
+from ..render.symbolize import write_symbolized
 from ..symbolize import SymbolizeConfig, symbolize
-from . import EXIT_USAGE, arch_option, binary_argument, fail, handle_errors, main, open_binary, warn
+from . import (EXIT_FORMAT, EXIT_USAGE, anchor_argument, arch_option, binary_argument, fail,
+               handle_errors, main, open_binary, parse_int, read_stdin_text, resolve_pc_input,
+               warn)
 
 SYMBOLIZE_HELP = """Symbolize PCs exactly as runtime.CallersFrames does.
 
@@ -36,59 +38,22 @@ reported on stderr.
 Addresses in and out are runtime addresses: give --slide or --anchor for
 PIE binaries and shared libraries, or let gosym infer the slide from dump
 lines with pc= and profile lines (function+offset next to a PC).
+
+\b
+--format addr2line is a drop-in for `go tool addr2line BINARY`: addresses
+read as it reads them (one per line, hex with or without 0x), each looked
+up as an exact PC, printed as it prints them: the physical function's full
+name and the file:line of the innermost (possibly inlined) code there,
+":-1" where the function's tables end, "?" and "?:0" outside every
+function. (On externally linked binaries without symbols, addr2line's
+text start ignores the C code before runtime.text and its answers are
+wrong; gosym's are not.)
+
+\b
+Exit status: 0; 1 when an address is outside every function (the output
+is still written); 2 usage errors: bad options, no PCs in the input, a PC
+that is not a 64-bit address.
 """
-
-
-def _parse_int(text: str, what: str) -> int:
-    t = text.strip().lower()
-    neg = t.startswith("-")
-    t = t.lstrip("+-")
-    try:
-        v = int(t, 16) if t.startswith("0x") or any(c in "abcdef" for c in t) else int(t, 10)
-    except ValueError:
-        fail(None, f"{what}: not a number: {text!r}", EXIT_USAGE)
-        raise AssertionError
-    return -v if neg else v
-
-
-def read_input(pcs: tuple[str, ...]) -> pcinput.ParsedInput:
-    if pcs:
-        return pcinput.parse_args(pcs)
-    stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
-    raw = stdin.read() if stdin is not None else sys.stdin.read().encode()
-    return pcinput.parse_text(raw.decode("utf-8", "replace"))
-
-
-def resolve_input(b, pcs: tuple[str, ...], slide: str | None,
-                  anchor: str | None) -> pcinput.Resolved:
-    """Shared by symbolize and stack: parse, pick the slide, report skipped lines."""
-    if slide is not None and anchor is not None:
-        fail(None, "--slide and --anchor are mutually exclusive", EXIT_USAGE)
-    anchor_pair = None
-    if anchor is not None:
-        sym, sep, addr = anchor.rpartition("=")
-        if not sep or not sym:
-            fail(None, f"--anchor wants SYM=ADDR, got {anchor!r}", EXIT_USAGE)
-        anchor_pair = (sym, _parse_int(addr, "--anchor"))
-    parsed = read_input(pcs)
-    res = pcinput.resolve(b, parsed,
-                          None if slide is None else _parse_int(slide, "--slide"), anchor_pair)
-    report_skipped(res.skipped)
-    if res.slide_source.startswith("inferred") or (res.slide and res.slide_source != "--slide"):
-        warn(f"slide {res.slide:#x} ({res.slide_source})")
-    if not res.pcs and parsed.lines and (parsed.items or res.skipped):
-        fail(None, "no PCs in the input", EXIT_USAGE)
-    return res
-
-
-def report_skipped(skipped: list[pcinput.Skipped], limit: int = 20) -> None:
-    for s in skipped[:limit]:
-        text = s.text.strip()
-        if len(text) > 60:
-            text = text[:57] + "..."
-        warn(f"input line {s.line_no} skipped: {s.reason}: {text}")
-    if len(skipped) > limit:
-        warn(f"{len(skipped) - limit} more input lines skipped")
 
 
 @main.command(name="symbolize", help=SYMBOLIZE_HELP)
@@ -99,8 +64,8 @@ def report_skipped(skipped: list[pcinput.Skipped], limit: int = 20) -> None:
               help='JSON array, one {"pc", "frames"} object per input PC, in input order.')
 @click.option("--format", "fmt", type=click.Choice(["go", "addr2line", "json"]), default="go",
               show_default=True,
-              help="go: like Go tracebacks; addr2line: `go tool addr2line`'s two lines "
-                   "per frame (with --no-inline --pc-is-exact: one pair per PC, as it does).")
+              help="go: like Go tracebacks; addr2line: what `go tool addr2line` prints "
+                   "(a drop-in: see above).")
 @click.option("--no-inline", is_flag=True,
               help="Each PC alone: only its physical function, at that function's own line "
                    "(the call site of any inlined code).")
@@ -111,36 +76,96 @@ def report_skipped(skipped: list[pcinput.Skipped], limit: int = 20) -> None:
                                             "bias); hex with 0x, may be negative.")
 @click.option("--anchor", metavar="SYM=ADDR",
               help="Runtime address of one function (e.g. main.main); the slide follows.")
+@click.option("--pprof", "pprof_in", metavar="IN", type=click.Path(dir_okay=True, readable=False),
+              help="Fill in the functions and lines of the address-only pprof profile IN from "
+                   "BINARY, as runtime/pprof writes them (PIE slides from its Mappings).")
+@click.option("-o", "--output", "pprof_out", metavar="OUT",
+              type=click.Path(dir_okay=False, writable=True),
+              help="With --pprof: where to write the profile (gzipped; default stdout).")
+@click.option("--force", is_flag=True,
+              help="With --pprof: symbolize again a profile that already has functions.")
 @handle_errors
 def symbolize_cmd(binary_path: str, pcs: tuple[str, ...], arch: str | None, as_json: bool,
                   fmt: str, no_inline: bool, pc_is_exact: bool, slide: str | None,
-                  anchor: str | None) -> None:
+                  anchor: str | None, pprof_in: str | None, pprof_out: str | None,
+                  force: bool) -> None:
+    if pprof_in is None:
+        if pprof_out is not None or force:
+            fail(None, "-o and --force go with --pprof", EXIT_USAGE)
+    else:
+        if pcs or slide is not None or anchor is not None:
+            fail(None, "--pprof takes no PCs, --slide or --anchor (the profile's Mappings "
+                       "give the slide)", EXIT_USAGE)
+        b = open_binary(binary_path, arch)
+        symbolize_pprof(b, pprof_in, pprof_out, force)
+        return
     b = open_binary(binary_path, arch)
-    res = resolve_input(b, pcs, slide, anchor)
+    if fmt == "addr2line" and not as_json:
+        _addr2line(b, pcs, slide, anchor)
+        return
+    res = resolve_pc_input(b, pcs, slide, anchor)
     cfg = SymbolizeConfig(slide=res.slide, pc_is_exact=pc_is_exact, inline=not no_inline)
-    result = symbolize(b, res.pcs, cfg, b._resolver)
+    result = symbolize(b, res.pcs, cfg)
     for i in result.unknown:
         warn(f"{res.pcs[i]:#x} (input line {res.line_nos[i]}): not inside any function")
     out = Output()
-    if as_json or fmt == "json":
-        _write_json(out, result)
-    elif fmt == "addr2line":
-        for text in result.iter_addr2line():
-            out.write(text.encode("utf-8", "replace"))
-    else:
-        for text in result.iter_go_text(0 if pc_is_exact else 1):
-            out.write(text.encode("utf-8", "replace"))
+    write_symbolized(out, result, "json" if as_json else fmt)
     out.flush()
+    if result.unknown:
+        raise SystemExit(EXIT_FORMAT)
 
 
+def _addr2line(b, pcs: tuple[str, ...], slide: str | None, anchor: str | None) -> None:
+    """--format addr2line: go tool addr2line's input and output."""
+    from .. import pcinput
+    from ..render.symbolize import write_addr2line
+    from ..symbolize import addr2line
+    text = "\n".join(pcs) + "\n" if pcs else read_stdin_text()
+    addrs = pcinput.parse_addr2line(text)
+    shift = pcinput.resolve_slide(b, None if slide is None else
+                                  parse_int(slide, "--slide", signed=True),
+                                  anchor_argument(anchor))
+    looked = [(a - shift) % (1 << 64) for a in addrs if a is not None]
+    answers = iter(addr2line(b, looked))
+    rows = [None if a is None else next(answers) for a in addrs]
+    unknown = [a for a, r in zip(addrs, rows) if r is not None and r[0] == "?"]
+    for a in unknown[:20]:
+        warn(f"{a:#x}: not inside any function")
+    out = Output()
+    write_addr2line(out, rows)
+    out.flush()
+    if unknown:
+        raise SystemExit(EXIT_FORMAT)
 
-def _write_json(out: Output, result) -> None:
-    """The JSON array JsonArrayWriter would write, from pre-formatted elements."""
-    count = 0
-    out.write(b"[")
-    for elems in result.iter_json():
-        if elems:
-            sep = "\n" if count == 0 else ",\n"
-            out.write((sep + ",\n".join(elems)).encode("utf-8", "replace"))
-            count += len(elems)
-    out.write(b"\n]\n" if count else b"]\n")
+
+def symbolize_pprof(b, path: str, out_path: str | None, force: bool) -> None:
+    """--pprof: the profile at ``path`` with its locations symbolized from ``b``."""
+    from .. import pprof, profiles
+    from ..errors import FileAccessError, GosymError
+    from ..pprofsym import symbolize_profile
+    try:
+        profile = profiles.read_profile(path)
+    except FileAccessError as e:
+        fail(path, str(e), EXIT_USAGE)
+    except GosymError as e:
+        fail(path, str(e), e.exit_code)
+    result = symbolize_profile(profile, b, force)
+    if not result.symbolized:
+        warn(f"{path}: the profile already has functions; written as it is (--force to redo)")
+    else:
+        if result.outside:
+            warn(f"{result.outside} locations of the binary's mappings are outside every "
+                 "function; left without lines")
+        if result.other_mappings:
+            warn(f"{result.other_mappings} locations belong to other mappings (not "
+                 f"{b.path}); left as they are")
+    data = pprof.serialize(result.profile)
+    if out_path is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        with open(out_path, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        fail(out_path, e.strerror or str(e), EXIT_USAGE)

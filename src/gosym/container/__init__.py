@@ -42,26 +42,33 @@ def open_container(path: str, arch: str | None = None) -> Container:
             buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError) as e:
             raise FileAccessError(f"cannot map file: {e}") from None
-        magic = bytes(buf[:4])
-        if magic == b"\x7fELF":
-            from .elf import ElfContainer
-
-            if len(buf) < 64:
-                raise FormatError("truncated ELF header")
-            return ElfContainer(path, f, buf)
-        if magic in _MACHO_MAGICS:
-            from .macho import MachOContainer
-
-            if magic == b"\xca\xfe\xba\xbe" and len(buf) >= 8 and \
-                    int.from_bytes(buf[4:8], "big") >= 45:
-                # Same magic as a Java class file; there the next word is a version >= 45.
-                raise FormatError("not an ELF or Mach-O executable (looks like a Java class file)")
-            return MachOContainer(path, buf, arch)
-        if magic[:2] == b"MZ":
-            raise UnsupportedError("PE (Windows) executables are not supported yet")
-        if magic[:2] == b"#!":
-            raise FormatError("not an executable: a script (starts with #!)")
-        raise FormatError("not an ELF or Mach-O executable")
+    finally:
+        f.close()  # the mapping keeps its own reference to the file
+    try:
+        return _adapter(path, buf, arch)
     except BaseException:
-        f.close()
+        buf.close()
         raise
+
+
+def _adapter(path: str, buf: mmap.mmap, arch: str | None) -> Container:
+    magic = bytes(buf[:4])
+    if magic == b"\x7fELF":
+        from .elf import ElfContainer
+
+        if len(buf) < 64:
+            raise FormatError("truncated ELF header")
+        return ElfContainer(path, buf)
+    if magic in _MACHO_MAGICS:
+        from .macho import MachOContainer
+
+        if magic == b"\xca\xfe\xba\xbe" and len(buf) >= 8 and \
+                int.from_bytes(buf[4:8], "big") >= 45:
+            # Same magic as a Java class file; there the next word is a version >= 45.
+            raise FormatError("not an ELF or Mach-O executable (looks like a Java class file)")
+        return MachOContainer(path, buf, arch)
+    if magic[:2] == b"MZ":
+        raise UnsupportedError("PE (Windows) executables are not supported yet")
+    if magic[:2] == b"#!":
+        raise FormatError("not an executable: a script (starts with #!)")
+    raise FormatError("not an ELF or Mach-O executable")

@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass
 from typing import Iterator
 
+from .._lazy import np
 from ..errors import FormatError
 
 
@@ -86,6 +87,25 @@ class Container:
             return None
         return s.offset + (addr - s.addr)
 
+    def file_offsets(self, addrs) -> tuple[np.ndarray, np.ndarray]:
+        """addr_to_offset for many addresses (int64 in, int64 out): the file offset
+        of each and how many bytes of its section the file holds from there;
+        (-1, 0) where an address is in no file-backed section."""
+        addrs = np.asarray(addrs, np.int64)
+        offsets = np.full(len(addrs), -1, np.int64)
+        avail = np.zeros(len(addrs), np.int64)
+        if not self._mapped or not len(addrs):
+            return offsets, avail
+        sec_addr = np.array(self._mapped_starts, np.int64)
+        sec_end = np.array([s.addr + min(s.size, s.file_size) for s in self._mapped], np.int64)
+        sec_off = np.array([s.offset for s in self._mapped], np.int64)
+        k = np.searchsorted(sec_addr, addrs, side="right") - 1
+        kk = np.maximum(k, 0)
+        inside = (k >= 0) & (addrs < sec_end[kk])
+        offsets[inside] = (sec_off[kk] + (addrs - sec_addr[kk]))[inside]
+        avail[inside] = (sec_end[kk] - addrs)[inside]
+        return offsets, avail
+
     def read(self, addr: int, size: int) -> memoryview:
         """Bytes at a virtual address; raises FormatError if not in the file."""
         off = self.addr_to_offset(addr)
@@ -145,4 +165,12 @@ class Container:
         return iter(())
 
     def close(self) -> None:
-        pass
+        """Release the mapping. Arrays or views still held by the caller keep it
+        alive (the mapping then closes when they are gone)."""
+        try:
+            self.data.release()
+            self.buf.close()
+        except BufferError:
+            pass  # exported to a live numpy array or memoryview: closed with it
+        except AttributeError:
+            pass  # bytes

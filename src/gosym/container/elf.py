@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from typing import Iterator
 
-import numpy as np
+from .._lazy import np
 
 from ..errors import FormatError, UnsupportedError
 from .base import Container, Section
@@ -16,9 +18,15 @@ _OTHER_MACHINES = {"EM_386": "386", "EM_ARM": "arm", "EM_PPC64": "ppc64", "EM_S3
 # R_X86_64_RELATIVE and R_AARCH64_RELATIVE: *offset = load base + addend.
 _RELATIVE = {"amd64": 8, "arm64": 1027}
 
-_SYM_DTYPE = np.dtype([("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"),
+
+@cache
+def _sym_dtype():
+    return np.dtype([("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"),
                        ("value", "<u8"), ("size", "<u8")])
-_RELA_DTYPE = np.dtype([("offset", "<u8"), ("info", "<u8"), ("addend", "<i8")])
+
+@cache
+def _rela_dtype():
+    return np.dtype([("offset", "<u8"), ("info", "<u8"), ("addend", "<i8")])
 
 
 def _pyelftools_header(stream) -> tuple[str, str, list[Section]]:
@@ -66,11 +74,34 @@ def _pyelftools_header(stream) -> tuple[str, str, list[Section]]:
     return _MACHINES[machine], elf["e_type"], sections
 
 
+class _MappedStream:
+    """The mapped file as the stream pyelftools reads: like a file, and unlike an
+    mmap, seeking past the end is allowed (a cut-off file's headers point there;
+    reads return short, which the decoder reports)."""
+
+    def __init__(self, buf) -> None:
+        self.buf = buf
+        self.pos = 0
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self.pos = pos if whence == 0 else self.pos + pos if whence == 1 else len(self.buf) + pos
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self.buf) if n is None or n < 0 else self.pos + n
+        data = self.buf[self.pos:end] if self.pos < len(self.buf) else b""
+        self.pos += len(data)
+        return data
+
+
 class ElfContainer(Container):
     format = "elf"
 
-    def __init__(self, path: str, stream, buf) -> None:
-        arch, elf_type, sections = _pyelftools_header(stream)
+    def __init__(self, path: str, buf) -> None:
+        arch, elf_type, sections = _pyelftools_header(_MappedStream(buf))
         self.arch = arch
         self.elf_type = elf_type
         super().__init__(path, buf, sections)
@@ -83,11 +114,11 @@ class ElfContainer(Container):
             symtab = self.section(".symtab")
             strtab = self.section(".strtab")
             if symtab is None or strtab is None or not symtab.file_size:
-                self._symbols = (np.zeros(0, _SYM_DTYPE), memoryview(b""))
+                self._symbols = (np.zeros(0, _sym_dtype()), memoryview(b""))
             else:
                 raw = self.section_data(symtab)
-                n = len(raw) // _SYM_DTYPE.itemsize
-                self._symbols = (np.frombuffer(raw, _SYM_DTYPE, count=n),
+                n = len(raw) // _sym_dtype().itemsize
+                self._symbols = (np.frombuffer(raw, _sym_dtype(), count=n),
                                  self.section_data(strtab))
         return self._symbols
 
@@ -125,7 +156,7 @@ class ElfContainer(Container):
                 if not s.name.startswith(".rela") or not s.file_size:
                     continue
                 raw = self.section_data(s)
-                rows = np.frombuffer(raw, _RELA_DTYPE, count=len(raw) // _RELA_DTYPE.itemsize)
+                rows = np.frombuffer(raw, _rela_dtype(), count=len(raw) // _rela_dtype().itemsize)
                 rel = rows[(rows["info"] & 0xFFFFFFFF) == kind]
                 offsets.append(rel["offset"])
                 addends.append(rel["addend"].astype(np.uint64))

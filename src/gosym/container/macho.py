@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import struct
 
-import numpy as np
+from .._lazy import np
 from macholib import mach_o
 from macholib.MachO import MachO
 
@@ -15,7 +17,10 @@ _CPU_ARCH = {0x01000007: "amd64", 0x0100000C: "arm64"}
 _CPU_OTHER = {7: "386", 12: "arm", 18: "ppc", 0x01000012: "ppc64", 0x0200000C: "arm64_32"}
 _LC_DYLD_CHAINED_FIXUPS = 0x80000034
 _ZEROFILL = {mach_o.S_ZEROFILL, mach_o.S_GB_ZEROFILL, mach_o.S_THREAD_LOCAL_ZEROFILL}
-_NLIST64 = np.dtype([("strx", "<u4"), ("type", "u1"), ("sect", "u1"), ("desc", "<u2"),
+
+@cache
+def _nlist64():
+    return np.dtype([("strx", "<u4"), ("type", "u1"), ("sect", "u1"), ("desc", "<u2"),
                      ("value", "<u8")])
 
 
@@ -104,13 +109,13 @@ class MachOContainer(Container):
     def _symtab(self):
         if self._symbols is None:
             if self._symtab_cmd is None:
-                self._symbols = (np.zeros(0, _NLIST64), b"")
+                self._symbols = (np.zeros(0, _nlist64()), b"")
             else:
                 symoff, nsyms, stroff, strsize = self._symtab_cmd
-                if symoff + nsyms * _NLIST64.itemsize > len(self.data) or \
+                if symoff + nsyms * _nlist64().itemsize > len(self.data) or \
                         stroff + strsize > len(self.data):
                     raise FormatError("Mach-O symbol table extends past the end of the file", symoff)
-                syms = np.frombuffer(self.data[symoff:symoff + nsyms * _NLIST64.itemsize], _NLIST64)
+                syms = np.frombuffer(self.data[symoff:symoff + nsyms * _nlist64().itemsize], _nlist64())
                 self._symbols = (syms, bytes(self.data[stroff:stroff + strsize]))
         return self._symbols
 

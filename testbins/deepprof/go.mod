@@ -1,0 +1,3 @@
+module example.com/deepprof
+
+go 1.19
