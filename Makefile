@@ -7,6 +7,9 @@ export GOSYM_CACHE ?= $(HOME)/.cache/gosym
 
 # Debian packages the test-binary infrastructure needs.
 DEB_PKGS := golang-1.19-go qemu-user-static libc6-arm64-cross binfmt-support gcc
+# Optional: the headless browser the stackmem HTML page is tested in (the
+# test skips without it).
+OPTIONAL_DEB_PKGS := chromium
 # Toolchain used for `make sample`.
 SAMPLE_GO ?= 1.27.3
 
@@ -28,6 +31,12 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	else echo "deps: all present"; fi
+	@for p in $(OPTIONAL_DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' && continue; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$p \
+	    || echo "deps: optional $$p not installed: the tests that need it will skip"; \
+	done
 
 toolchains: deps
 	$(PYTHON) testbins/toolchains.py install

@@ -69,6 +69,9 @@ class Program:
 PROGRAM_LIST = [
     Program("callers", run="json"),
     Program("hello"),
+    Program("stackmem", versions=("1.19", "1.22", "1.24", "1.27"),
+            targets=("linux/amd64", "linux/arm64"), variants=("default", "pie", "stripped"),
+            run="dir", listing=False),
     # Deep middleware-style stacks under every profiler (see deepprof/main.go).
     Program("deepprof", versions=("1.19", "1.22", "1.24", "1.27"),
             targets=("linux/amd64", "linux/arm64"), variants=("default", "pie", "stripped"),
@@ -317,9 +320,12 @@ def run_dir(cell: Cell, prog: str, argv: list[str]) -> None:
     tmp = cell.dir / (prog + ".out.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    # The program may re-execute itself: GOSYM_TESTBIN_EXEC is the command
+    # prefix that runs it (qemu-user for another architecture), as JSON.
+    env = dict(run_env(), GOSYM_TESTBIN_EXEC=json.dumps(argv[:-1]))
     try:
         p = subprocess.run(argv + [str(tmp)], capture_output=True, timeout=RUN_TIMEOUT,
-                           env=run_env())
+                           env=env)
     except FileNotFoundError as e:
         raise BuildError(f"cannot run {argv[0]}: {e}; run `make deps`")
     (tmp / "stdout.txt").write_bytes(p.stdout)

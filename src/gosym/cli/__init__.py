@@ -215,7 +215,7 @@ def progress_reporter(verb: str, unit: str):
 # start-up time matters when gosym symbolizes a handful of PCs.
 COMMAND_MODULES = {
     "info": "info", "funcs": "funcs", "frames": "frames", "check": "check",
-    "symbolize": "symbolize", "stack": "stack", "depth": "depth",
+    "symbolize": "symbolize", "stack": "stack", "depth": "depth", "stackmem": "stackmem",
     "goroutines": "goroutines",
 }
 
@@ -229,6 +229,7 @@ COMMAND_HELP = {
     "symbolize": "Symbolize PCs exactly as runtime.CallersFrames does.",
     "stack": "Stack bytes per frame for the stack the PCs describe.",
     "depth": "Stack depths of pprof profiles, and the stacks Go's profiler cut.",
+    "stackmem": "Goroutine stack memory per stack and frame, from a goroutine profile.",
     "goroutines": "Every goroutine of a running process or of a core dump.",
 }
 
