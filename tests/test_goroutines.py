@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -712,3 +713,51 @@ def test_machine_code_finds_what_the_symbols_name(tb, tmp_path, monkeypatch):
     finally:
         proc.kill()
         proc.wait()
+
+
+# --- the snapshot as a stack-memory profile ------------------------------------------------
+
+@pytest.mark.parametrize("tb", need([b for b in AMD64 if b.variant in ("default", "stripped")],
+                                    "goroutines binaries (make testbins)"), ids=_ids)
+def test_stackmem_outputs_of_a_snapshot(tb, tmp_path):
+    """--stackmem: the stack-memory profile of the snapshot. Every byte of
+    /memory/classes/heap/stacks:bytes is in it (goroutines' frames and free
+    stack, the threads', dead goroutines' and free stacks), as go tool pprof
+    and the folded stacks add it up; the goroutine count is the goroutines'."""
+    if not _host_is_amd64():
+        pytest.skip("amd64 programs run natively on x86_64 only")
+    from gotools import run_go_tool
+    proc = _start(tb, tmp_path)
+    try:
+        metrics = json.loads((tmp_path / "metrics.json").read_text())
+        pb, folded, page = tmp_path / "s.pb.gz", tmp_path / "s.folded", tmp_path / "s.html"
+        code, out, err = _gosym(str(proc.pid), "--stackmem", "--json", "-o", str(pb),
+                                "--folded", str(folded), "--html", str(page))
+        assert code == 0, err
+        doc = json.loads(out)
+        code, out, err = _gosym(str(proc.pid), "--json")
+        assert code == 0, err
+        live = json.loads(out)
+    finally:
+        proc.kill()
+        proc.wait()
+    metric = metrics["/memory/classes/heap/stacks:bytes"]
+    assert doc["unaccounted_bytes"] == 0
+    assert doc["goroutines"] == len(live["goroutines"])
+    assert doc["allocated_bytes"] == live["totals"]["allocated_bytes"]
+    others = sum(o["allocated_bytes"] for o in doc["other_stacks"])
+    assert doc["allocated_bytes"] + others == metric
+    for s in doc["stacks"]:
+        assert sum(f["bytes"] for f in s["frames"]) == s["used_bytes"]
+        assert s["frames"][-1]["function"] == "runtime.goexit" or \
+            s["frames"][-1]["function"].startswith("[")
+    lines = folded.read_text().splitlines()
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in lines) == metric
+    assert "<html" in page.read_text()[:500].lower()
+    top = run_go_tool("pprof", "-top", "-unit=B", str(pb))
+    if top is None:
+        pytest.skip("no Go toolchain built; run `make toolchains`")
+    m = re.search(r"of (\d+)B total", top.stdout.decode())
+    assert m and int(m.group(1)) == metric, top.stdout.decode()[:400]
+    count = run_go_tool("pprof", "-top", "-sample_index=goroutine", str(pb)).stdout.decode()
+    assert re.search(rf"of {doc['goroutines']} total", count), count[:400]

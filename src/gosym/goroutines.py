@@ -164,6 +164,7 @@ class GoroutineDump:
     notes: tuple[str, ...] = ()
     found: dict[str, str] = field(default_factory=dict)
     labels_in_header: bool = False  # the runtime prints labels in headers (Go 1.27+)
+    bias: int = 0  # runtime address - file address of the executable
 
 
 # --- engine adapter ---------------------------------------------------------------------
@@ -265,7 +266,8 @@ def dump_from_snapshot(binary, snap: Snapshot, labels_in_header: bool = False) -
         notes.append("the process was read without stopping it: the snapshot may be torn")
     return GoroutineDump(snap.go_version, binary.go_version_tuple, snap.arch, snap.target,
                          snap.kind, snap.consistent, snap.stop_seconds, tuple(goroutines),
-                         threads, totals, tuple(notes), dict(snap.found), labels_in_header)
+                         threads, totals, tuple(notes), dict(snap.found), labels_in_header,
+                         snap.bias)
 
 
 def _status(raw: RawGoroutine, layout: RuntimeLayout, scan_bit: int) -> tuple[str, str | None]:

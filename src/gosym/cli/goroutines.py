@@ -36,6 +36,13 @@ each goroutine's used/allocated stack in its header, then the threads and
 the stack memory totals. --json: {"go_version", "goroutines", "threads",
 "totals"}; totals account for /memory/classes/heap/stacks:bytes (live and
 dead goroutines' stacks, threads' g0/gsignal stacks, free stacks).
+
+\b
+--stackmem: the stack-memory profile of `gosym stackmem` instead, made from
+the snapshot: allocated, free and system goroutines' stacks measured, not
+estimated, and the threads', dead goroutines' and free stacks as root-level
+nodes. Text report (--json: its JSON), -o pprof, --folded, --html
+(-o/--folded/--html imply --stackmem); --free and --top as for stackmem.
 """
 
 
@@ -46,9 +53,23 @@ dead goroutines' stacks, threads' g0/gsignal stacks, free stacks).
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the text dump.")
 @click.option("--no-stop", is_flag=True,
               help="Read a live process without stopping it (the snapshot may be torn).")
+@click.option("--stackmem", "as_stackmem", is_flag=True,
+              help="Print the stack-memory profile of the snapshot (gosym stackmem's report).")
+@click.option("-o", "--output", "pprof_path", metavar="FILE",
+              help="Write the stack-memory profile as gzipped pprof.")
+@click.option("--folded", "folded_path", metavar="FILE",
+              help="Write the stack-memory profile as folded stacks.")
+@click.option("--html", "html_path", metavar="FILE",
+              help="Write the stack-memory profile as a flame graph page.")
+@click.option("--free", type=click.Choice(["leaf", "root", "none"]), default="leaf",
+              show_default=True, help="Where the stack-memory outputs put free stack.")
+@click.option("--top", type=click.IntRange(1), default=20, show_default=True,
+              help="Rows in the stack-memory report's tables.")
 @handle_errors
 def goroutines_cmd(target_spec: str, exe_path: str | None, as_json: bool,
-                   no_stop: bool) -> None:
+                   no_stop: bool, as_stackmem: bool, pprof_path: str | None,
+                   folded_path: str | None, html_path: str | None, free: str,
+                   top: int) -> None:
     from .. import target as targets
     from ..goroutines import goroutine_dump
     from ..render_goroutines import write_json, write_text
@@ -87,6 +108,10 @@ def goroutines_cmd(target_spec: str, exe_path: str | None, as_json: bool,
             warn(f"goroutine {g.id}: {g.note}")
     for note in dump.notes:
         warn(note)
+    if as_stackmem or pprof_path or folded_path or html_path:
+        _stackmem_outputs(dump, binary, as_json, pprof_path, folded_path, html_path, free, top,
+                          target_spec)
+        return
     text = io.StringIO()
     if as_json:
         write_json(dump, text)
@@ -94,6 +119,49 @@ def goroutines_cmd(target_spec: str, exe_path: str | None, as_json: bool,
         write_text(dump, text)
     sys.stdout.write(text.getvalue())
     sys.stdout.flush()
+
+
+def _stackmem_outputs(dump, binary, as_json: bool, pprof_path: str | None,
+                      folded_path: str | None, html_path: str | None, free: str, top: int,
+                      target_spec: str) -> None:
+    """The snapshot as gosym stackmem's result, in its outputs."""
+    from ..goroutines_stackmem import stackmem_result
+    from ..render import stackmem as out_mod
+
+    if sum(p == "-" for p in (pprof_path, folded_path, html_path)) > 1:
+        fail(None, "only one of -o, --folded and --html can be '-'", EXIT_USAGE)
+    result = stackmem_result(dump, binary)
+    if pprof_path:
+        from ..pprof import serialize
+        _write_file(pprof_path, serialize(out_mod.pprof_profile(result, binary, free)))
+    if folded_path:
+        _write_file(folded_path, "".join(line + "\n" for line in out_mod.folded_lines(result, free))
+                    .encode("utf-8"))
+    if html_path:
+        title = f"goroutine stack memory: {os.path.basename(binary.path)} ({target_spec})"
+        _write_file(html_path, out_mod.html_page(result, free, title).encode("utf-8"))
+    if "-" in (pprof_path, folded_path, html_path):
+        return
+    if as_json:
+        sys.stdout.write(out_mod.dumps_json(out_mod.json_document(result)) + "\n")
+    else:
+        sys.stdout.write(out_mod.text_report(result, top) + "\n")
+    sys.stdout.flush()
+
+
+def _write_file(path: str, data: bytes) -> None:
+    """data to path (through a temporary name), or to stdout for '-'."""
+    try:
+        if path == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            return
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        fail(path, f"cannot write: {e.strerror or e}", EXIT_USAGE)
 
 
 def _open_binary(path: str):
