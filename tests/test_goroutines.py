@@ -686,7 +686,7 @@ def test_machine_code_finds_what_the_symbols_name(tb, tmp_path, monkeypatch):
     import gosym.runtime_state as runtime_state
     import gosym.runtime_symbols as runtime_symbols
     from gosym.goroutines import goroutine_dump
-    from gosym.render_goroutines import goroutine_json
+    from gosym.render.goroutines import goroutine_json
     from gosym.runtime_layout import layout_from_table, runtime_layout
     from gosym.target import open_process
     proc = _start(tb, tmp_path)

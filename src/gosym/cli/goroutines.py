@@ -72,7 +72,7 @@ def goroutines_cmd(target_spec: str, exe_path: str | None, as_json: bool,
                    top: int) -> None:
     from .. import target as targets
     from ..goroutines import goroutine_dump
-    from ..render_goroutines import write_json, write_text
+    from ..render.goroutines import write_json, write_text
 
     if targets.is_pid(target_spec):
         pid = int(target_spec)

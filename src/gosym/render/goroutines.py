@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import IO, Iterator
 
-from .goroutines import Goroutine, GoroutineDump
+from ..goroutines import Goroutine, GoroutineDump
 
 
 def _hex(v: int) -> str:
