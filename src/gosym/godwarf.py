@@ -278,10 +278,6 @@ class GoDwarf:
             if v is not None and v.value == name:
                 yield top
 
-    def has_dwarf_info(self) -> bool:
-        return bool(self._units)
-
-
 def _section(elf, name: str) -> bytes | None:
     sec = elf.get_section_by_name(name)
     if sec is not None and sec["sh_type"] != "SHT_NOBITS":

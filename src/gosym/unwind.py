@@ -42,7 +42,6 @@ FUNC_FLAG_SPWRITE = 1 << 1
 # sys.MinFrameSize and sys.StackAlign (internal/runtime/sys, arch_*.go).
 MIN_FRAME_SIZE = {"amd64": 0, "arm64": 8}
 STACK_ALIGN = {"amd64": 8, "arm64": 16}
-RETURN_ADDRESS_SLOT = {"amd64": 8, "arm64": 0}
 
 MAX_FRAMES = 1 << 22
 

@@ -16,9 +16,7 @@ import numpy as np
 from ..errors import GosymError
 
 # Auxiliary vector keys (include/uapi/linux/auxvec.h).
-AT_PHDR = 3
 AT_ENTRY = 9
-AT_EXECFN = 31
 
 
 class TargetError(GosymError):
@@ -133,10 +131,6 @@ class Target:
                 pass
         return Batch(data, offsets, sizes, ok)
 
-    def read_word(self, addr: int) -> int:
-        return int.from_bytes(self.read(addr, 8), "little")
-
-    # --- threads and the executable ----------------------------------------------
     def threads(self) -> list[Thread]:
         raise NotImplementedError
 
@@ -145,10 +139,6 @@ class Target:
 
     def mappings(self) -> list[Mapping]:
         return []
-
-    def executable_path(self) -> str | None:
-        """Where the target says its executable is (may no longer exist)."""
-        return None
 
     def environ(self) -> dict[str, str]:
         """The process environment, where it can be read ({} for cores)."""

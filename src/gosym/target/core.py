@@ -195,13 +195,6 @@ class CoreTarget(Target):
     def mappings(self) -> list[Mapping]:
         return list(self._files)
 
-    def executable_path(self) -> str | None:
-        entry = self._auxv.get(9)
-        for m in self._files:
-            if entry is not None and m.start <= entry < m.end:
-                return m.path
-        return self._files[0].path if self._files else None
-
     def close(self) -> None:
         for name in ("_buf", "_file", "_exe_file"):
             f = getattr(self, name, None)

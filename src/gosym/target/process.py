@@ -261,12 +261,6 @@ class ProcessTarget(Target):
             raise self._gone() from None
         return out
 
-    def executable_path(self) -> str | None:
-        try:
-            return os.readlink(f"/proc/{self.pid}/exe")
-        except OSError:
-            return None
-
     def environ(self) -> dict[str, str]:
         try:
             with open(f"/proc/{self.pid}/environ", "rb") as f:
