@@ -30,7 +30,7 @@ import numpy as np
 
 from .errors import FormatError, GosymError
 from .runtime_layout import RuntimeLayout, read_string_array
-from .runtime_symbols import candidates, symbol_address
+from .runtime_symbols import candidates, data_refs, symbol_address
 from .target import Batch, Registers, Target, TargetError, TargetMemoryError, Thread
 
 PAGE_SIZE = 8192  # runtime pageSize (1 << PageShift, malloc.go), the same on every arch
@@ -44,6 +44,11 @@ MAX_MS = 100_000
 _BUCKET_COUNT = 8
 _BUCKET_SIZE = 8 + 8 * 16 + 8 * 16 + 8
 _MIN_TOP_HASH = 5  # tophash values below this mark empty or evacuated slots
+# The runtime functions whose machine code locates the globals in stripped binaries.
+CODE_USERS = ("runtime.allgadd", "runtime.forEachG", "runtime.checkdead", "runtime.mcommoninit",
+              "runtime.procresize", "runtime.stackpoolalloc", "runtime.stackcacherefill",
+              "runtime.stackfree", "runtime.stackalloc", "runtime.allocm", "runtime.mexit",
+              "runtime.schedinit", "runtime.(*mheap).allocSpan")
 
 
 class SnapshotError(GosymError):
@@ -358,7 +363,6 @@ class _Locator:
                           valid, back=(0, f.offset))
 
     def sched(self) -> int | None:
-        from .runtime_symbols import data_refs
         mem = self.mem
         f = mem.layout.field("runtime.schedt", "freem")
         lock = mem.layout.field("runtime.schedt", "lock")
@@ -480,10 +484,10 @@ def take_snapshot(binary, target: Target, layout: RuntimeLayout, now_ns: int | N
     found = runtime_strings(binary, layout)
     iscgo = is_cgo(binary)
     loc = _Locator(binary, mem, bias)
-    # Decode the machine code of the runtime functions before stopping anything.
-    for user in ("runtime.allgadd", "runtime.mcommoninit", "runtime.procresize"):
-        from .runtime_symbols import data_refs
-        data_refs(binary, user)
+    if symbol_address(binary, "runtime.allgs") is None:
+        # Stripped: decode the runtime functions' machine code before stopping anything.
+        for user in CODE_USERS:
+            data_refs(binary, user)
     notes: list[str] = []
     # Inside the stopped window only memory is copied, into numpy columns and
     # one buffer of stacks; objects are made after the target is released.
