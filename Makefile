@@ -13,7 +13,7 @@ OPTIONAL_DEB_PKGS := chromium
 # Toolchain used for `make sample`.
 SAMPLE_GO ?= 1.27.3
 
-.PHONY: all deps toolchains testbins realbins sample venv test check bench big demo
+.PHONY: all deps toolchains testbins realbins sample venv test check bench bench-deps big demo
 
 # gosym itself is installed (editable, with the test extras) into this virtualenv.
 VENV ?= .venv
@@ -82,5 +82,17 @@ BIG_JOBS ?= 1
 big: toolchains
 	$(PYTHON) benchmarks/build_big.py -j $(BIG_JOBS)
 
-bench: big
-	$(PYTHON) benchmarks/bench_tables.py
+# Every benchmark on every binary size, then the README's speed tables from
+# the results. BENCH_ARGS is passed to each, e.g. '--sizes small,hugo' or
+# '--gosym before=/other/.venv/bin/gosym' to measure another installation too.
+BENCH_ARGS ?=
+# GNU time measures the peak RSS of each command apart from the benchmark's own.
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEB_PKGS=time
+
+bench: venv bench-deps big
+	$(VPY) benchmarks/bins.py
+	$(VPY) benchmarks/bench_tables.py $(BENCH_ARGS)
+	$(VPY) benchmarks/bench_symbolize.py $(BENCH_ARGS)
+	$(VPY) benchmarks/bench_library.py $(BENCH_ARGS)
+	$(VPY) benchmarks/readme_table.py

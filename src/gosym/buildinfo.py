@@ -13,10 +13,13 @@ import re
 from dataclasses import dataclass, field
 
 from .container import Container
+from .errors import FormatError
 from .pcvalue import read_uvarint
 
 BUILDINFO_MAGIC = b"\xff Go buildinf:"
-_VERSION_RE = re.compile(rb"go1\.(\d{1,2})(?:\.(\d{1,2}))?(?:(?:rc|beta)\d+)?(?=[^0-9A-Za-z.]|$)")
+# Go strings are not NUL-terminated: the next string can follow with no separator
+# ("go1.15.2net/http"), so only a digit or a dot ends a match wrongly.
+_VERSION_RE = re.compile(rb"go1\.(\d{1,2})(?:\.(\d{1,2}))?(?:(?:rc|beta)\d+)?(?![0-9.])")
 _MAX_STRING = 1 << 20
 
 
@@ -127,10 +130,13 @@ def _decode_buildinfo(container: Container, offset: int, source: str) -> BuildIn
         else:
             if ptr_size != 8 or flags & 1:
                 return None
-            vptr = int.from_bytes(head[16:24], "little")
-            mptr = int.from_bytes(head[24:32], "little")
+            addr = _address_of_offset(container, offset)
+            if addr is None:
+                return None
+            # Pointers: relocated or, in Mach-O files with chained fixups, encoded.
+            vptr, mptr = container.read_word(addr + 16), container.read_word(addr + 24)
             version = _read_gostring(container, vptr)
-            modinfo = _read_gostring(container, mptr) if mptr else ""
+            modinfo = _read_gostring(container, mptr)
     except Exception:
         return None
     if not version.startswith("go") and not version.startswith("devel"):
@@ -140,9 +146,24 @@ def _decode_buildinfo(container: Container, offset: int, source: str) -> BuildIn
 
 
 def _read_gostring(container: Container, addr: int) -> str:
-    header = container.read(addr, 16)
-    ptr = int.from_bytes(header[:8], "little")
-    n = int.from_bytes(header[8:16], "little")
-    if n > _MAX_STRING:
-        raise ValueError("string too long")
-    return bytes(container.read(ptr, n)).decode("utf-8", "replace")
+    """The Go string whose header is at addr; "" when it is not in the file.
+
+    As debug/buildinfo's readString: a binary built outside a module (Go
+    1.13-1.17) points modinfo at an empty string variable in .bss, which the
+    file does not hold.
+    """
+    try:
+        ptr, n = container.read_word(addr), int.from_bytes(container.read(addr + 8, 8), "little")
+        if n > _MAX_STRING:
+            return ""
+        return bytes(container.read(ptr, n)).decode("utf-8", "replace")
+    except FormatError:
+        return ""
+
+
+def _address_of_offset(container: Container, offset: int) -> int | None:
+    """The virtual address at which the file byte at offset is loaded."""
+    for s in container.sections:
+        if s.file_size and s.addr and s.offset <= offset < s.offset + s.file_size:
+            return s.addr + (offset - s.offset)
+    return None

@@ -127,6 +127,7 @@ class GoroutineRecord:
     system: bool = False  # its frames carry fp=/sp=: every frame is printed (debug=2)
     location_ids: tuple[int, ...] = ()  # debug=0: the sample's Locations, leaf first
     line_no: int | None = None  # first input line of the record (text forms)
+    end_line: int | None = None  # debug=2: the line after the record's last one
 
 
 @dataclass(frozen=True)
@@ -374,6 +375,11 @@ _NON_GO = re.compile(r"^non-Go function at pc=0x([0-9a-fA-F]+)\s*$")
 _UNAVAILABLE = "\tgoroutine running on other thread; stack unavailable"
 
 
+def looks_like_dump(lines: list[str]) -> bool:
+    """Some line is a ``goroutine N [state]:`` header."""
+    return any(_GOROUTINE_HEADER.match(line) for line in lines)
+
+
 def parse_debug2(lines: list[str]) -> GoroutineProfile:
     """Goroutine blocks as runtime/traceback.go prints them (debug=2, runtime.Stack,
     panics, fatal errors, SIGQUIT)."""
@@ -482,6 +488,7 @@ def _parse_block(lines: list[str], i: int, header) -> tuple[GoroutineRecord, int
     if pending is not None:
         raise FormatError(f"line {pending[0]}: the frame {pending[1]!r} has no location line "
                           "(the dump is cut short)")
+    rec.end_line = i + 1
     return rec, i, has_fp
 
 

@@ -61,7 +61,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import numpy as np
+from ._lazy import np
 
 from . import goroutine_profile as gprof
 from .callsites import DIRECT, NO_CALL, CallSites
