@@ -99,6 +99,10 @@ PROGRAM_LIST = [
     Program("deepprof", versions=("1.19", "1.22", "1.24", "1.27"),
             targets=("linux/amd64", "linux/arm64"), variants=("default", "pie", "stripped"),
             run="dir", listing=False),
+    # Run by tests/test_goroutines.py itself (live process, gcore, core dumps).
+    Program("goroutines", versions=("1.19", "1.22", "1.24", "1.27"),
+            targets=("linux/amd64", "linux/arm64"), variants=("default", "pie", "stripped"),
+            listing=False),
 ]
 PROGRAM_SPECS = {p.name: p for p in PROGRAM_LIST}
 PROGRAMS = [p.name for p in PROGRAM_LIST]

@@ -205,6 +205,11 @@ class StackMemResult:
     packages: dict = field(default_factory=dict)  # function -> package
     modules: dict = field(default_factory=dict)  # package -> module
     index: "_Index | None" = field(default=None, repr=False, compare=False)
+    # Stack memory known not to belong to a goroutine: (name, used, allocated)
+    # per kind (threads' stacks, dead goroutines' stacks, free stacks); only a
+    # snapshot of the runtime's state (gosym goroutines) knows them.
+    other_stacks: tuple[tuple[str, int, int], ...] = ()
+    measured: bool = False  # allocated sizes were read, not estimated
 
     # --- summaries ----------------------------------------------------------------
     def top_frames(self) -> list[TopFrame]:

@@ -237,6 +237,7 @@ COMMAND_MODULES = {
     "info": "info", "funcs": "funcs", "frames": "frames", "check": "check",
     "symbolize": "symbolize", "stack": "stack", "depth": "depth", "stackmem": "stackmem",
     "diff": "diff",
+    "goroutines": "goroutines",
 }
 
 
@@ -251,6 +252,7 @@ COMMAND_HELP = {
     "depth": "Stack depths of pprof profiles, and the stacks Go's profiler cut.",
     "stackmem": "Goroutine stack memory per stack and frame, from a goroutine profile.",
     "diff": "Compare two builds function by function: frames, code, inlining.",
+    "goroutines": "Every goroutine of a running process or of a core dump.",
 }
 
 

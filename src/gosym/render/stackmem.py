@@ -81,6 +81,14 @@ class PrefixTrie:
                 self.bytes[self._node(path[0] if path else -1, (_FREE_FRAME,), s.labels)] += \
                     s.free_bytes * n
             free_root += s.free_bytes * n
+        for name, used, allocated in result.other_stacks:
+            group = (MemFrame(name, None, None, False, used, VIRTUAL),)
+            node = self._node(-1, group, ())
+            self.bytes[node] += used
+            if allocated > used:
+                if free == "leaf":
+                    self.bytes[self._node(node, (_FREE_FRAME,), ())] += allocated - used
+                free_root += allocated - used
         if free == "root" and free_root:
             self.bytes[self._node(-1, (_FREE_FRAME,), ())] += free_root
         if result.unaccounted_bytes:
@@ -142,6 +150,8 @@ def json_document(result: StackMemResult) -> dict:
         "allocated_bytes": result.allocated_bytes,
         "free_bytes": result.free_bytes,
         "unaccounted_bytes": result.unaccounted_bytes,
+        "other_stacks": [{"name": n, "used_bytes": u, "allocated_bytes": a}
+                         for n, u, a in result.other_stacks],
         "truncated_goroutines": result.truncated_goroutines,
         "stacks": [{
             "goroutines": s.goroutines,
@@ -173,13 +183,18 @@ def text_report(result: StackMemResult, top: int = 20) -> str:
     rows = [
         ("used", f"{r.used_bytes:,}", "stack.hi - SP of every goroutine"),
         ("allocated", f"{r.allocated_bytes:,}",
+         "measured: stack.hi - stack.lo of every goroutine" if r.measured else
          "estimate, a lower bound: the smallest power of two >= "
          f"{r.starting_stack_size} leaving {r.free_floor} bytes free"),
         ("free", f"{r.free_bytes:,}", "allocated - used"),
     ]
+    for name, _used, allocated in r.other_stacks:
+        rows.append(("other", f"{allocated:,}", name))
     if r.unaccounted_bytes is not None:
+        minus = " - other" if r.other_stacks else ""
         rows.append(("unaccounted", f"{r.unaccounted_bytes:,}",
-                     f"/memory/classes/heap/stacks:bytes ({r.metric_stack_bytes:,}) - allocated"))
+                     f"/memory/classes/heap/stacks:bytes ({r.metric_stack_bytes:,}) - "
+                     f"allocated{minus}"))
     else:
         rows.append(("unaccounted", "-", "give --metrics"))
     rows.append(("truncated", f"{r.truncated_goroutines:,}",
@@ -368,7 +383,10 @@ def html_page(result: StackMemResult, free: str = "leaf", title: str = "goroutin
 
     tree = flame_tree(result, free)
     summary = (f"{result.goroutines:,} goroutines, used {result.used_bytes:,} B, allocated "
-               f"(estimate) {result.allocated_bytes:,} B, free {result.free_bytes:,} B"
+               f"({'measured' if result.measured else 'estimate'}) "
+               f"{result.allocated_bytes:,} B, free {result.free_bytes:,} B"
+               + (f", other stacks {sum(a for _, _, a in result.other_stacks):,} B"
+                  if result.other_stacks else "")
                + (f", unaccounted {result.unaccounted_bytes:,} B"
                   if result.unaccounted_bytes is not None else "")
                + (f"; {result.truncated_goroutines:,} truncated goroutines (lower bounds)"

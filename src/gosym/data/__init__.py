@@ -1,0 +1,1 @@
+"""Data files shipped with gosym (generated; see scripts/)."""
