@@ -4,7 +4,8 @@
 magic, the pointer size and a flags byte (debug/buildinfo/buildinfo.go).
 Since Go 1.18 (flag bit 2) the version and module info follow inline as
 varint-prefixed strings at offset 32; before that, two pointers at offset 16
-point at Go string headers.
+point at Go string headers (pointer-sized words, big-endian when flag bit 1
+is set).
 """
 
 from __future__ import annotations
@@ -73,8 +74,7 @@ def read_buildinfo(container: Container) -> BuildInfo:
     section = container.section(".go.buildinfo") or container.section("__go_buildinfo")
     candidates = []
     if section is not None and section.file_size >= 32:
-        candidates.append((section.offset, ".go.buildinfo" if container.format == "elf"
-                           else "__go_buildinfo"))
+        candidates.append((section.offset, section.name))
     else:
         # Stripped of its section header? The blob is 16-byte aligned in the file.
         pos = container.buf.find(BUILDINFO_MAGIC)
@@ -125,12 +125,13 @@ def _decode_buildinfo(container: Container, offset: int, source: str) -> BuildIn
             n, pos = _uvarint(blob, pos)
             modinfo = blob[pos:pos + n].decode("utf-8", "replace")
         else:
-            if ptr_size != 8 or flags & 1:
+            if ptr_size not in (4, 8):
                 return None
-            vptr = int.from_bytes(head[16:24], "little")
-            mptr = int.from_bytes(head[24:32], "little")
-            version = _read_gostring(container, vptr)
-            modinfo = _read_gostring(container, mptr) if mptr else ""
+            endian = "big" if flags & 1 else "little"
+            vptr = int.from_bytes(head[16:16 + ptr_size], endian)
+            mptr = int.from_bytes(head[16 + ptr_size:16 + 2 * ptr_size], endian)
+            version = _read_gostring(container, vptr, ptr_size, endian)
+            modinfo = _read_gostring(container, mptr, ptr_size, endian) if mptr else ""
     except Exception:
         return None
     if not version.startswith("go") and not version.startswith("devel"):
@@ -139,10 +140,11 @@ def _decode_buildinfo(container: Container, offset: int, source: str) -> BuildIn
     return BuildInfo(version, source, path, main, deps, settings)
 
 
-def _read_gostring(container: Container, addr: int) -> str:
-    header = container.read(addr, 16)
-    ptr = int.from_bytes(header[:8], "little")
-    n = int.from_bytes(header[8:16], "little")
+def _read_gostring(container: Container, addr: int, ptr_size: int, endian: str) -> str:
+    """A Go string header (data pointer, length: two words) and its bytes."""
+    header = container.read(addr, 2 * ptr_size)
+    ptr = int.from_bytes(header[:ptr_size], endian)
+    n = int.from_bytes(header[ptr_size:], endian)
     if n > _MAX_STRING:
         raise ValueError("string too long")
     return bytes(container.read(ptr, n)).decode("utf-8", "replace")

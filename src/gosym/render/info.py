@@ -13,6 +13,7 @@ def info_dict(b) -> dict:
         "path": b.path,
         "format": b.format,
         "arch": b.arch,
+        "os": b.goos,
         "fat_slices": getattr(b.container, "slices", None),
         "go_version": bi.go_version or "unknown",
         "go_version_source": bi.source,
@@ -33,6 +34,7 @@ def info_dict(b) -> dict:
             "etext": md.etext, "gofunc": md.gofunc,
             "text_sections": len(md.textsect_map)},
         "has_symbols": b.container.has_symbols,
+        **({"byte_order": "big"} if b.byte_order == "big" else {}),
         "functions": h.nfunc,
         "files": h.nfiles,
         "build": {
@@ -56,7 +58,8 @@ def write_info(out: Output, d: dict, fmt: str) -> None:
         ("file", d["path"]),
         ("format", f"{d['format']} {d['arch']}" +
          (f" (fat: {', '.join(d['fat_slices'])})" if d["fat_slices"] and len(d["fat_slices"]) > 1
-          else "")),
+          else "") + (", big-endian" if d.get("byte_order") == "big" else "")),
+        ("os", d["os"] or "unknown"),
         ("go version", f"{d['go_version']} (from {d['go_version_source']})"),
         ("pclntab", f"Go {p['version']}+ layout, magic {p['magic']}, {p['size']} bytes at "
                     f"{p['address']:#x} ({p['source']})"),
