@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from conftest import ALL_TESTBINS, REALBINS, binary_id, known_pcsp_defects, need, opened
 
-from gosym.check import CheckConfig, check_binary
+from gosym.check import CHECKED_ARCHES, CheckConfig, check_binary
 from gosym.cli import main
 from gosym.pclntab import Table
 from gosym.prologue import has_stack_check
@@ -75,11 +75,20 @@ def _assert_consistent(rep, known_defects: set[str] = frozenset()) -> None:
 
 @pytest.mark.parametrize("tb", need(ALL_TESTBINS, "test binaries"), ids=binary_id)
 def test_check_testbin(tb):
+    if tb.goarch not in CHECKED_ARCHES:
+        _assert_refused(tb)
+        return
     rep = report(str(tb.path))
-    _assert_consistent(rep)
+    _assert_consistent(rep, known_pcsp_defects(tb.goos, tb.goarch, tb.go_version))
     # Go's own builds skip only what pcsp can't describe: SPWRITE assembly and
-    # functions without a table. Nothing is left undecodable or unresolved.
-    assert set(rep.skipped) <= {"spwrite", "no_pcsp"}, rep.skipped
+    # functions without a table. On amd64, 386 and arm64 nothing is left
+    # undecodable or unresolved; on arm and riscv64 some runtime assembly still
+    # is (stack switches through registers the check doesn't follow, riscv64
+    # instructions capstone 5 does not decode): counted, and pinned.
+    allowed = {"spwrite", "no_pcsp"}
+    if tb.goarch in ("arm", "riscv64"):
+        allowed |= {"stack_switch", "undecodable"}
+    assert set(rep.skipped) <= allowed, rep.skipped
     _check_against_pins(tb.id, rep)
 
 
@@ -88,6 +97,15 @@ def test_check_realbin(rb):
     rep = report(str(rb.path))
     _assert_consistent(rep, known_pcsp_defects(rb.goos, rb.goarch, rb.go_version))
     _check_against_pins(rb.id, rep)
+
+
+def _assert_refused(tb) -> None:
+    """An architecture check does not decode: one clear line, exit status 1."""
+    res = CliRunner().invoke(main, ["check", str(tb.path)])
+    assert res.exit_code == 1
+    assert res.stderr.count("\n") == 1 and f"check does not cover {tb.goarch} yet" in res.stderr
+    assert res.stdout == ""
+    assert has_stack_check(opened(str(tb.path))) is None
 
 
 def _prologue_agrees(path: str) -> None:
@@ -104,6 +122,8 @@ def _prologue_agrees(path: str) -> None:
 
 @pytest.mark.parametrize("tb", need(ALL_TESTBINS, "test binaries"), ids=binary_id)
 def test_prologue_matches_check_testbin(tb):
+    if tb.goarch not in CHECKED_ARCHES:
+        pytest.skip(f"check does not cover {tb.goarch}")
     _prologue_agrees(str(tb.path))
 
 
