@@ -69,6 +69,18 @@ def known_pcsp_defects(goos: str, goarch: str, go_version: str | None) -> set[st
         parts = go_version.removeprefix("go").split(".")
         if len(parts) >= 2 and parts[0] == "1" and int(parts[1]) <= 16:
             return {"runtime.mstart_stub"}
+    if goos == "windows" and go_version:
+        parts = go_version.removeprefix("go").split(".")
+        if len(parts) >= 2 and int(parts[1]) <= 16:
+            # Go <= 1.16 Windows assembly (runtime/sys_windows_{386,amd64}.s) moves SP
+            # in ways the assembler does not track, before SPWRITE existed: stdcall
+            # callees pop their argument (tstart_stdcall's ADDL $4, SP; the
+            # ctrlhandler/profileloop wrappers), callbackasm1 pops the return address
+            # of its trampoline, asmstdcall moves SP for the callee's arguments.
+            return ({"runtime.ctrlhandler", "runtime.profileloop", "runtime.tstart_stdcall"}
+                    if goarch == "386" else
+                    {"runtime.asmstdcall", "runtime.callbackasm1"} if goarch == "amd64"
+                    else set())
     if goos == "windows" and goarch == "amd64" and go_version:
         # Not a table defect: runtime/asm_amd64.s asmcgocall_landingpad ends the
         # Windows part with ADJSP $-32; RET and keeps the other systems' tail call
@@ -85,7 +97,9 @@ def known_pcsp_defects(goos: str, goarch: str, go_version: str | None) -> set[st
         # runtime/asm_arm.s gcWriteBarrier ("MOVM.DB.W [R0,R1], (R13)"),
         # runtime/rt0_linux_arm.s _rt0_arm_linux1, runtime/sys_linux_arm.s
         # runtime.sigtramp ("MOVM.DB.W [R4-R11], (R13)").
-        defects = {"gcWriteBarrier", "runtime.sigtramp"}
+        parts = (go_version or "go1.99").removeprefix("go").split(".")
+        old = len(parts) >= 2 and int(parts[1]) < 21  # before the Go 1.21 write barrier
+        defects = {"runtime.gcWriteBarrier" if old else "gcWriteBarrier", "runtime.sigtramp"}
         if goos == "linux":
             defects.add("_rt0_arm_linux1")
         return defects

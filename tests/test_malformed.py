@@ -640,3 +640,25 @@ def test_cut_off_download_says_truncated(tmp_path):
         assert r.stdout == ""
         assert r.stderr.startswith(f"gosym: error: {cut}: truncated file:")
         assert len(r.stderr.splitlines()) == 1
+
+
+# --- executable formats gosym refuses, built by Go itself ------------------------------
+
+def _refused_testbins():
+    from conftest import REFUSED_TESTBINS
+    return REFUSED_TESTBINS
+
+
+@pytest.mark.parametrize("b", need(_refused_testbins(), "aix/plan9 test binaries"),
+                         ids=lambda b: getattr(b, "id", "none"))
+def test_refused_formats_say_which(b):
+    """aix (XCOFF) and plan9 (a.out) builds of the test programs: one line naming
+    the format, exit status 1, for every command."""
+    words = "XCOFF" if b.goos == "aix" else "Plan 9"
+    for cmd in ("info", "funcs", "frames"):
+        r = _invoke([cmd, str(b.path)])
+        assert r.exit_code == 1
+        line = _one_error_line(r)
+        assert words in line and "not supported yet" in line
+    with pytest.raises(gosym.errors.UnsupportedError):
+        gosym.open(str(b.path))

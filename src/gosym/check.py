@@ -1057,8 +1057,8 @@ class Checker:
             if tv == d:
                 continue
             # Split adjustment: the table changes only after the second of two SP adjustments.
-            if i > 0 and kinds[i] == _ADJ and kinds[i - 1] == _ADJ and delta[i - 1] is not None \
-                    and tv == delta[i - 1] and self._split_pair(r, i - 1):
+            if i > 0 and kinds[i] in (_ADJ, _JMP) and kinds[i - 1] == _ADJ and \
+                    delta[i - 1] is not None and tv == delta[i - 1] and self._split_pair(r, i - 1):
                 splits.append(SplitAdjust(name, a, tv - d))
                 continue
             findings.append(Finding(a, "delta", d, tv))
@@ -1067,7 +1067,12 @@ class Checker:
         return tuple(findings), tuple(splits)
 
     def _split_pair(self, r: _Flow, i: int) -> bool:
-        """Instructions i, i+1 are one SP adjustment split in two."""
+        """Instructions i, i+1 are one SP adjustment split in two (arm64), or an
+        arm tail call whose table keeps the frame until after the jump: Go <= 1.19
+        cmd/internal/obj/arm/obj5.go turns RET into ``MOVW.P N(SP), R14; B sym``
+        without giving the load its SP adjustment."""
+        if self.arch.name == "arm":
+            return r.kinds[i + 1] == _JMP and r.ops[i].startswith(("lr, [sp], #", "{lr}"))
         if self.arch.name != "arm64":
             return False
         a, b = r.ops[i], r.ops[i + 1]
