@@ -293,17 +293,13 @@ def test_cli_anchor_equals_slide():
     assert flat == expected(sample)
 
 
-def test_cli_text_and_addr2line_formats():
+def test_cli_text_format():
+    """(--format addr2line is held to go tool addr2line itself in test_addr2line.py.)"""
     tb, run = _cli_case()
     b = opened(str(tb.path))
     slide = slide_of(tb, b, run)
     sample = run["samples"][1]
     args = ["--slide", str(slide), str(tb.path)] + [str(p) for p in sample["pcs"]]
-    r = _runner().invoke(main, ["symbolize", "--format", "addr2line"] + args)
-    assert r.exit_code == 0, r.stderr
-    lines = r.stdout.splitlines()
-    assert lines[0::2] == [f["function"] for f in sample["frames"]]
-    assert lines[1::2] == [f"{f['file']}:{f['line']}" for f in sample["frames"]]
     r = _runner().invoke(main, ["symbolize"] + args)
     assert r.exit_code == 0, r.stderr
     lines = r.stdout.splitlines()
@@ -315,10 +311,9 @@ def test_cli_text_and_addr2line_formats():
 
 def test_cli_unknown_and_skipped_go_to_stderr():
     tb, run = _cli_case()
-    r = _runner().invoke(main, ["symbolize", "--format", "addr2line", str(tb.path)],
-                         input="0x1\nnot a pc\n")
-    assert r.exit_code == 0
-    assert r.stdout == "?\n?:0\n"
+    r = _runner().invoke(main, ["symbolize", str(tb.path)], input="0x1\nnot a pc\n")
+    assert r.exit_code == 1  # an address outside every function
+    assert r.stdout == "?\n\t?:0 pc=0x1\n"
     assert "not inside any function" in r.stderr
     assert "input line 2 skipped" in r.stderr
 
@@ -397,7 +392,9 @@ def test_realbins_exact_pcs_against_addr2line(rb):
         name, loc = lines[2 * k], lines[2 * k + 1]
         frames = b.find_frames(pc)
         assert frames, hex(pc)
-        assert frames[-1].function == func_name_for_print(name), hex(pc)
+        # The runtime prints names with brackets as F[...] from Go 1.18 (funcNameForPrint).
+        old = rb.go_version and tuple(map(int, rb.go_version[2:].split(".")[:2])) < (1, 18)
+        assert frames[-1].function == (name if old else func_name_for_print(name)), hex(pc)
         inner = frames[0]
         if loc.startswith(":"):  # no file: ":-1", or a negative line read past the table
             assert inner.line is None, hex(pc)

@@ -8,8 +8,7 @@ loop) and many at once (``lookup_pcs``, ``frames``: numpy batches).
 
 from __future__ import annotations
 
-import os
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
@@ -62,7 +61,6 @@ _SPECIAL_FUNCS = {
     "runtime.systemstack": "systemstack", "runtime.systemstack_switch": "systemstack_switch",
     "runtime.jmpdefer": "jmpdefer", "runtime.externalthreadhandler": "externalthreadhandler",
 }
-_SPECIAL_PREFIX = os.path.commonprefix(list(_SPECIAL_FUNCS)).encode()
 # Wrappers are elided from tracebacks unless the frame just produced is one of
 # these (runtime/traceback.go elideWrapperCalling).
 KEEP_WRAPPERS_AFTER = ("gopanic", "sigpanic", "panicwrap")
@@ -225,10 +223,25 @@ class GoBinary:
         return None
 
     @cached_property
+    def shortens_generic_names(self) -> bool:
+        """Whether this binary's runtime prints ``pkg.F[...]`` for names with
+        brackets (runtime/symtab.go funcNameForPrint, Go 1.18+, the release that
+        brought generics); older runtimes print every name as it is, e.g. the
+        array type in ``type..eq.[3]error``."""
+        v = self.go_version_tuple
+        if v is not None:
+            return v >= (1, 18)
+        return self.table.layout.entry_is_offset  # the Go 1.18+ table layouts
+
+    def name_for_print(self, symbol: str) -> str:
+        """A function name as this binary's runtime prints it in tracebacks."""
+        return func_name_for_print(symbol) if self.shortens_generic_names else symbol
+
+    @cached_property
     def _print_names(self) -> dict[str, list[int]]:
         m: dict[str, list[int]] = {}
         for i, raw in enumerate(self.table.names()):
-            m.setdefault(func_name_for_print(raw.decode("utf-8", "replace")), []).append(i)
+            m.setdefault(self.name_for_print(raw.decode("utf-8", "replace")), []).append(i)
         return m
 
     def indices_named(self, name: str) -> list[int]:
@@ -255,26 +268,27 @@ class GoBinary:
     def func_ids(self) -> FuncIDs:
         """funcID values named from the binary's own runtime functions."""
         names: dict[int, str] = {0: "normal"}
-        ids = self.table.column("func_id").astype(np.int64)
+        ids = self.table.func_ids()
         # Wrappers (method wrappers, eq/hash functions) are by far the most common
         # non-zero funcID; every other special ID belongs to one runtime function.
         # Decide the wrapper value first: ABI wrappers carry the name of the
         # function they wrap (runtime.asmcgocall's ABI0->ABIInternal wrapper has
         # the wrapper ID), so a name alone must not claim that value. Ties go to
         # the smallest value.
-        counts = np.bincount(ids, minlength=256)
-        counts[0] = 0
-        wrapper = int(np.argmax(counts)) if counts.max() > 1 else None
-        if wrapper is not None:
-            names[wrapper] = "wrapper"
-        nonzero = ids.nonzero()[0]
-        # Only names that start like every special one can be special: test the
-        # prefix for all at once, decode the few that have it.
-        candidates = nonzero[self.table.names_start_with(_SPECIAL_PREFIX, nonzero)]
-        for i in candidates.tolist():
-            special = _SPECIAL_FUNCS.get(self.table.name_of(i))
-            if special is not None:
-                names.setdefault(int(ids[i]), special)
+        counts = Counter(ids)
+        counts.pop(0, None)
+        wrapper = None
+        if counts:
+            value, n = max(counts.items(), key=lambda kv: (kv[1], -kv[0]))
+            if n > 1:
+                wrapper = value
+                names[wrapper] = "wrapper"
+        # The few functions with another non-zero funcID: is it a special one?
+        for i, v in enumerate(ids):
+            if v and v != wrapper and v not in names:
+                special = _SPECIAL_FUNCS.get(self.table.name_of(i))
+                if special is not None:
+                    names[v] = special
         keep = frozenset(v for v, n in names.items() if n in KEEP_WRAPPERS_AFTER)
         return FuncIDs(names, wrapper, keep)
 

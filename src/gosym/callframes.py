@@ -27,7 +27,8 @@ each PC without expanding, which gives the same frames for the lists
   the funcID of every logical frame, elided or not, becomes the "callee" of the
   next one, as in ``tracebackPCs``. The first frame has no known callee and is
   never elided (``CallersFrames`` never elides the PCs it is given).
-* Names print as the runtime prints them (``funcNameForPrint``: ``pkg.F[...]``).
+* Names print as the runtime prints them (``funcNameForPrint``: ``pkg.F[...]``,
+  from Go 1.18).
 * A PC outside every function gives a frame with function ``?`` and no file,
   line, entry or funcID.
 """
@@ -37,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator, NamedTuple, Sequence
 
-from .pclntab import Func, func_name_for_print
+from .pclntab import Func
 
 if TYPE_CHECKING:
     from .binary import GoBinary
@@ -161,7 +162,7 @@ class InlineUnwinder:
 def _frame(u: InlineUnwinder, uf: InlineFrame, sf: SrcFunc, entry: int, slide: int,
            index: int) -> Frame:
     file, line = u.file_line(uf)
-    return Frame(uf.pc + slide, func_name_for_print(sf.symbol), file, line, entry + slide,
+    return Frame(uf.pc + slide, u.b.name_for_print(sf.symbol), file, line, entry + slide,
                  u.is_inlined(uf), sf.func_id, index, sf.symbol, sf.start_line)
 
 

@@ -4,6 +4,7 @@ Every error gosym raises on purpose derives from :class:`GosymError`.  The CLI
 turns one into a single ``gosym: error: FILE: message`` line and an exit status:
 
 * :class:`FileAccessError` (exit 2): the file can't be opened or read at all.
+* :class:`UsageError` (exit 2): bad option values or input.
 * :class:`FormatError` (exit 1): the file was read but gosym can't decode it —
   not an executable, not a Go binary, truncated or corrupted tables.
 * :class:`UnsupportedError` (exit 1): a valid binary of a kind gosym does not
@@ -27,6 +28,13 @@ class GosymError(Exception):
 
 class FileAccessError(GosymError):
     """The file does not exist, is a directory, or can't be read."""
+
+    exit_code = 2
+
+
+class UsageError(GosymError):
+    """The command was used wrongly: a bad option value, an address that is no
+    address, input with nothing to do."""
 
     exit_code = 2
 

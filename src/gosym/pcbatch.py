@@ -42,7 +42,6 @@ from ._lazy import np
 from .callframes import (MAX_INLINE_DEPTH, UNKNOWN_FUNCTION, CallFrames, Frame,
                          SymbolizeConfig)
 from .errors import FormatError
-from .pclntab import func_name_for_print
 from .pcvalue import MISSING
 
 if TYPE_CHECKING:
@@ -128,10 +127,11 @@ class Resolver:
         return self.t.value_lookup(offs, spans, queries, self.small_batch)
 
     def _names_of(self, nameoffs: np.ndarray) -> tuple[list[str], list[str]]:
-        """(printed names, symbols) of distinct nameoffs: funcNameForPrint only
-        for names with a bracket (generic instantiations)."""
+        """(printed names, symbols) of distinct nameoffs (funcNameForPrint only
+        for names with a bracket)."""
         symbols = self.t.strings_at(nameoffs + self.t.funcname_base)
-        return [func_name_for_print(nm) if "[" in nm else nm for nm in symbols], symbols
+        shorten = self.b.name_for_print
+        return [shorten(nm) if "[" in nm else nm for nm in symbols], symbols
 
     def resolve(self, pcs: np.ndarray, exact: bool | np.ndarray = False) -> Chains:
         """pcs: file-space addresses; exact: no -1 (per PC or for all)."""

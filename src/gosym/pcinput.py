@@ -42,7 +42,7 @@ from itertools import repeat
 from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple
 
-from .errors import GosymError
+from .errors import GosymError, UsageError
 
 _SPLIT = re.compile(r"[\s,\[\]]+")
 _HEX_TOKEN = re.compile(r"^(?:0[xX])?[0-9a-fA-F]+$")
@@ -73,6 +73,7 @@ class Item(NamedTuple):
     offset: int | None = None  # +0x offset from the function's entry
     plus_one: bool = False  # add 1 after resolving a name+offset (faulting instruction)
     printed_pc: int | None = None  # the PC as printed beside function+offset
+    printed_line: int | None = None  # the line printed beside them
 
 
 @dataclass
@@ -119,7 +120,9 @@ def parse_lines(lines: Iterable[str]) -> ParsedInput:
             pc = int(m.group(1), 16)
             name = m.group(2)
             off = int(m.group(3), 16) if m.group(3) else None
-            out.entries.append(Item(no, "profile", pc + 1, name, off, printed_pc=pc))
+            line = int(m.group(5)) if m.group(5) else None
+            out.entries.append(Item(no, "profile", pc + 1, name, off, printed_pc=pc,
+                                    printed_line=line))
             continue
         if text.startswith("#"):
             out.skipped.append(Skipped(no, line, "comment or profile statistics line"))
@@ -158,7 +161,8 @@ def parse_lines(lines: Iterable[str]) -> ParsedInput:
                 pc = printed = int(pcm.group(1), 16)
                 if after_sigpanic or pc in out.fault_pcs:
                     pc += 1
-            out.entries.append(Item(no, "dump", pc, name, off, after_sigpanic, printed))
+            out.entries.append(Item(no, "dump", pc, name, off, after_sigpanic, printed,
+                                    int(loc.group(2))))
             continue
         if loc:
             out.skipped.append(Skipped(no, line, "location line without a function line "
@@ -287,6 +291,97 @@ class NameIndex:
         return [self.b.table.entry_of(i) for i in self.b.indices_named(name)]
 
 
+PAGE = 0x1000  # load addresses are page-aligned (16 KiB pages are multiples of this)
+
+
+def resolve_slide(binary, slide: int | None, anchor: tuple[str, int] | None) -> int:
+    """The slide a --slide or --anchor SYM=ADDR gives (0 for neither)."""
+    if slide is not None:
+        return slide
+    if anchor is None:
+        return 0
+    sym, addr = anchor
+    ents = NameIndex(binary).entries(sym)
+    if not ents:
+        raise UsageError(f"--anchor: no function named {sym!r} in the binary")
+    if len(ents) > 1:
+        raise UsageError(f"--anchor: {sym!r} names {len(ents)} functions; pick another")
+    return addr - ents[0]
+
+
+def infer_slide(binary, items: list[Item]) -> tuple[int, int] | None:
+    """(slide, lines that agree) from lines carrying both a PC and
+    function+offset, or None.
+
+    A candidate is the printed PC minus the offset minus the file entry of the
+    function; it is kept only if it is a multiple of the page size and the
+    binary, looked up at the printed PC minus the slide, shows the printed
+    function at the printed line there. That rejects the ``#`` lines of
+    debug=1 profiles that name an inlined function: their offset is from the
+    physical function's entry (runtime/pprof printStackRecord prints
+    frame.PC - frame.Entry), not the inlined function's. If only such lines
+    exist, the physical functions whose entry sits at the same page offset are
+    tried.
+    """
+    names = NameIndex(binary)
+    cands: Counter[int] = Counter()
+    fallback: list[Item] = []
+    for it in items:
+        if it.printed_pc is None or it.function is None or it.offset is None:
+            continue
+        ents = names.entries(it.function)
+        found = False
+        for e in ents if len(ents) == 1 else ():
+            cand = it.printed_pc - it.offset - e
+            if cand % PAGE == 0 and _confirms(binary, it, cand):
+                cands[cand] += 1
+                found = True
+        if not found and it.kind == "profile":
+            fallback.append(it)
+    if not cands:
+        for it in fallback[:8]:
+            for cand in _physical_candidates(binary, it):
+                cands[cand] += 1
+    if not cands:
+        return None
+    return cands.most_common(1)[0]
+
+
+def _confirms(binary, it: Item, slide: int) -> bool:
+    """The binary shows the printed function (and line) at the printed PC."""
+    pc = it.printed_pc - slide
+    if not 0 <= pc < 1 << 64:
+        return False
+    # A debug=1 PC is where the frame was looked up (return PC - 1); a dump's
+    # pc= is the return address, or the faulting instruction itself.
+    tries = [pc] if it.kind == "profile" else [pc - 1, pc]
+    for at in tries:
+        for f in binary.find_frames(at):
+            if f.function == it.function and (it.printed_line is None or
+                                              f.line == it.printed_line):
+                return True
+    return False
+
+
+def _physical_candidates(binary, it: Item, limit: int = 256) -> list[int]:
+    """Slides that put a physical function's entry at printed PC - offset (same
+    page offset, long enough) and confirm the line."""
+    runtime_entry = it.printed_pc - it.offset
+    t = binary.table
+    out = []
+    tried = 0
+    for i in range(len(t)):
+        e = t.entry_of(i)
+        if (e - runtime_entry) % PAGE or t.entry_of(i + 1) - e <= it.offset:
+            continue
+        tried += 1
+        if tried > limit:
+            break
+        if _confirms(binary, it, runtime_entry - e):
+            out.append(runtime_entry - e)
+    return out
+
+
 def resolve(binary, parsed: ParsedInput, slide: int | None = None,
             anchor: tuple[str, int] | None = None) -> Resolved:
     """Turn parsed items into runtime PCs, choosing the slide."""
@@ -295,30 +390,14 @@ def resolve(binary, parsed: ParsedInput, slide: int | None = None,
     if slide is not None:
         source = "--slide"
     elif anchor is not None:
-        sym, addr = anchor
-        ents = names.entries(sym)
-        if not ents:
-            raise GosymError(f"--anchor: no function named {sym!r} in the binary")
-        if len(ents) > 1:
-            raise GosymError(f"--anchor: {sym!r} names {len(ents)} functions; pick another")
-        slide = addr - ents[0]
-        source = f"--anchor {sym}"
+        slide = resolve_slide(binary, None, anchor)
+        source = f"--anchor {anchor[0]}"
     elif parsed.numbers is not None:
         slide = 0  # plain numbers carry no names to infer a slide from
     else:
-        cands: Counter[int] = Counter()
-        for it in parsed.items:
-            if it.printed_pc is None or it.function is None or it.offset is None:
-                continue
-            ents = names.entries(it.function)
-            if len(ents) != 1:
-                continue
-            cand = it.printed_pc - it.offset - ents[0]
-            f = binary.func_for_pc(ents[0] + it.offset)
-            if f is not None and f.entry == ents[0]:
-                cands[cand] += 1
-        if cands:
-            slide, count = cands.most_common(1)[0]
+        got = infer_slide(binary, parsed.items)
+        if got is not None:
+            slide, count = got
             source = f"inferred from {count} line{'s' if count != 1 else ''} with pc and " \
                      f"function+offset"
         else:
@@ -327,6 +406,7 @@ def resolve(binary, parsed: ParsedInput, slide: int | None = None,
     line_nos: list[int] = []
     skipped = list(parsed.skipped)
     if parsed.numbers is not None:
+        _check_range(parsed.numbers, parsed.number_lines)
         return Resolved(list(parsed.numbers), slide, source, skipped, list(parsed.number_lines))
     for it in parsed.items:
         if it.pc is not None:
@@ -347,4 +427,40 @@ def resolve(binary, parsed: ParsedInput, slide: int | None = None,
         pcs.append(pc + (1 if it.plus_one or pc in parsed.fault_pcs else 0))
         line_nos.append(it.line_no)
     skipped.sort(key=lambda s: s.line_no)
+    _check_range(pcs, line_nos)
     return Resolved(pcs, slide, source, skipped, line_nos)
+
+
+def _check_range(pcs: list[int], line_nos: list[int]) -> None:
+    """Every PC is a 64-bit address (a usage error otherwise, not a decoding one)."""
+    if pcs and (max(pcs) >= 1 << 64 or min(pcs) < 0):
+        k = next(i for i, p in enumerate(pcs) if not 0 <= p < 1 << 64)
+        raise UsageError(f"input line {line_nos[k]}: {pcs[k]:#x} is not a 64-bit address")
+
+
+REVERSE_TRANSLATION = None  # an addr2line input line with ':' (file:line to PC)
+
+
+def parse_addr2line(text: str) -> list[int | None]:
+    """Addresses as ``go tool addr2line`` reads them (cmd/addr2line/main.go): one
+    per line, hex with or without ``0x``, anything that doesn't parse read as 0;
+    a line with ``:`` asks for a reverse translation (None), which it doesn't do."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # bufio.Scanner: no empty token after the last newline
+    out: list[int | None] = []
+    for line in lines:
+        if line.endswith("\r"):
+            line = line[:-1]  # bufio.ScanLines drops a trailing CR
+        if ":" in line:
+            out.append(REVERSE_TRANSLATION)
+            continue
+        digits = line[2:] if line.startswith("0x") else line
+        try:
+            if not digits or not all(c in "0123456789abcdefABCDEF" for c in digits):
+                raise ValueError
+            pc = int(digits, 16)
+            out.append(min(pc, (1 << 64) - 1))  # strconv.ParseUint: the maximum on overflow
+        except ValueError:
+            out.append(0)
+    return out

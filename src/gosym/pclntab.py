@@ -600,6 +600,16 @@ class Table:
         for i in range(len(self)):
             yield self.func(i)
 
+    def func_ids(self) -> list[int]:
+        """Every function's funcID, in table order (one byte read per function,
+        without numpy: a few ms per 100k functions)."""
+        _, funcoffs = self._load_functab()
+        f = self.layout.fields["func_id"]
+        at = self.header.pcln_offset + f.at
+        data = self.data
+        # A u8, or (Go 1.10-1.11) the low byte of a little-endian u32.
+        return [data[o + at] for o in islice(funcoffs, len(self))]
+
     def find_func(self, pc: int) -> Func | None:
         i = self.find_index(pc)
         return None if i is None else self.func(i)

@@ -113,20 +113,35 @@ def select_functions(b: GoBinary, pattern: str | None):
         fail(None, f"invalid --match regular expression: {e}", EXIT_USAGE)
 
 
-def parse_int(text: str, what: str | None = None, signed: bool = True) -> int:
-    """An integer option or argument: hex with 0x or when it has a hex letter,
-    else decimal; a leading - when ``signed``."""
+ADDRESS_RULE = "decimal, or hex with 0x"
+
+
+def parse_int(text: str, what: str, signed: bool = False) -> int:
+    """An integer option (an address, a slide): decimal, or hex with 0x; a
+    leading - only when ``signed``; at most 64 bits."""
     t = text.strip().lower()
-    neg = signed and t.startswith("-")
-    if signed:
-        t = t.lstrip("+-")
+    neg = signed and t[:1] == "-"
+    if neg or (signed and t[:1] == "+"):
+        t = t[1:]
     try:
-        v = int(t, 16) if t.startswith("0x") or any(c in "abcdef" for c in t) else int(t, 10)
+        if t.startswith("0x") and t[2:] and all(c in "0123456789abcdef" for c in t[2:]):
+            v = int(t[2:], 16)
+        elif t.isdigit() and t.isascii():
+            v = int(t, 10)
+        else:
+            raise ValueError
     except ValueError:
-        fail(None, f"{what}: not a number: {text!r}" if what else f"not an address: {text!r}",
-             EXIT_USAGE)
+        fail(None, f"{what}: not a number: {text!r} ({ADDRESS_RULE})", EXIT_USAGE)
         raise AssertionError
+    if v >= 1 << 64:
+        fail(None, f"{what}: {text!r} does not fit in 64 bits", EXIT_USAGE)
     return -v if neg else v
+
+
+def read_stdin_text() -> str:
+    stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
+    raw = stdin.read() if stdin is not None else sys.stdin.read().encode()
+    return raw.decode("utf-8", "replace")
 
 
 def read_pc_input(pcs: tuple[str, ...]) -> pcinput.ParsedInput:
@@ -134,9 +149,17 @@ def read_pc_input(pcs: tuple[str, ...]) -> pcinput.ParsedInput:
     from .. import pcinput
     if pcs:
         return pcinput.parse_args(pcs)
-    stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
-    raw = stdin.read() if stdin is not None else sys.stdin.read().encode()
-    return pcinput.parse_text(raw.decode("utf-8", "replace"))
+    return pcinput.parse_text(read_stdin_text())
+
+
+def anchor_argument(anchor: str | None) -> tuple[str, int] | None:
+    """--anchor SYM=ADDR as (SYM, ADDR)."""
+    if anchor is None:
+        return None
+    sym, sep, addr = anchor.rpartition("=")
+    if not sep or not sym:
+        fail(None, f"--anchor wants SYM=ADDR, got {anchor!r}", EXIT_USAGE)
+    return sym, parse_int(addr, "--anchor")
 
 
 def resolve_pc_input(b: GoBinary, pcs: tuple[str, ...], slide: str | None,
@@ -145,19 +168,14 @@ def resolve_pc_input(b: GoBinary, pcs: tuple[str, ...], slide: str | None,
     from .. import pcinput
     if slide is not None and anchor is not None:
         fail(None, "--slide and --anchor are mutually exclusive", EXIT_USAGE)
-    anchor_pair = None
-    if anchor is not None:
-        sym, sep, addr = anchor.rpartition("=")
-        if not sep or not sym:
-            fail(None, f"--anchor wants SYM=ADDR, got {anchor!r}", EXIT_USAGE)
-        anchor_pair = (sym, parse_int(addr, "--anchor"))
+    anchor_pair = anchor_argument(anchor)
     parsed = read_pc_input(pcs)
-    res = pcinput.resolve(b, parsed,
-                          None if slide is None else parse_int(slide, "--slide"), anchor_pair)
+    res = pcinput.resolve(b, parsed, None if slide is None else
+                          parse_int(slide, "--slide", signed=True), anchor_pair)
     report_skipped(res.skipped)
     if res.slide_source.startswith("inferred") or (res.slide and res.slide_source != "--slide"):
         warn(f"slide {res.slide:#x} ({res.slide_source})")
-    if not res.pcs and parsed.lines and (parsed.items or res.skipped):
+    if not res.pcs:
         fail(None, "no PCs in the input", EXIT_USAGE)
     return res
 

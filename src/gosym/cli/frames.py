@@ -31,7 +31,7 @@ def frames(binary_path: str, arch: str | None, pattern: str | None, sort_key: st
     b = open_binary(binary_path, arch)
     out = Output()
     if pcs_at:
-        rows = frames_at(b, [parse_int(p, signed=False) for p in pcs_at])
+        rows = frames_at(b, [parse_int(p, "--pc") for p in pcs_at])
         for r in rows:
             if r.function is None:
                 warn(f"{r.pc:#x}: not inside any function")

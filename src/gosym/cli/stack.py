@@ -8,7 +8,7 @@ from ..callframes import SymbolizeConfig
 from ..render import Output
 from ..render.stack import STACK_HELP, write_stack
 from ..stack import stack_report
-from . import (arch_option, binary_argument, handle_errors, main, open_binary, resolve_pc_input,
+from . import (EXIT_FORMAT, arch_option, binary_argument, handle_errors, main, open_binary, resolve_pc_input,
                warn)
 
 
@@ -33,3 +33,5 @@ def stack_cmd(binary_path: str, pcs: tuple[str, ...], arch: str | None, as_json:
     out = Output()
     write_stack(out, rep, "json" if as_json else "text")
     out.flush()
+    if rep.unknown_pcs:
+        raise SystemExit(EXIT_FORMAT)

@@ -9,8 +9,9 @@ import click
 from ..render import Output
 from ..render.symbolize import write_symbolized
 from ..symbolize import SymbolizeConfig, symbolize
-from . import (EXIT_USAGE, arch_option, binary_argument, fail, handle_errors, main, open_binary,
-               resolve_pc_input, warn)
+from . import (EXIT_FORMAT, EXIT_USAGE, anchor_argument, arch_option, binary_argument, fail,
+               handle_errors, main, open_binary, parse_int, read_stdin_text, resolve_pc_input,
+               warn)
 
 SYMBOLIZE_HELP = """Symbolize PCs exactly as runtime.CallersFrames does.
 
@@ -37,6 +38,21 @@ reported on stderr.
 Addresses in and out are runtime addresses: give --slide or --anchor for
 PIE binaries and shared libraries, or let gosym infer the slide from dump
 lines with pc= and profile lines (function+offset next to a PC).
+
+\b
+--format addr2line is a drop-in for `go tool addr2line BINARY`: addresses
+read as it reads them (one per line, hex with or without 0x), each looked
+up as an exact PC, printed as it prints them: the physical function's full
+name and the file:line of the innermost (possibly inlined) code there,
+":-1" where the function's tables end, "?" and "?:0" outside every
+function. (On externally linked binaries without symbols, addr2line's
+text start ignores the C code before runtime.text and its answers are
+wrong; gosym's are not.)
+
+\b
+Exit status: 0; 1 when an address is outside every function (the output
+is still written); 2 usage errors: bad options, no PCs in the input, a PC
+that is not a 64-bit address.
 """
 
 
@@ -48,8 +64,8 @@ lines with pc= and profile lines (function+offset next to a PC).
               help='JSON array, one {"pc", "frames"} object per input PC, in input order.')
 @click.option("--format", "fmt", type=click.Choice(["go", "addr2line", "json"]), default="go",
               show_default=True,
-              help="go: like Go tracebacks; addr2line: `go tool addr2line`'s two lines "
-                   "per frame (with --no-inline --pc-is-exact: one pair per PC, as it does).")
+              help="go: like Go tracebacks; addr2line: what `go tool addr2line` prints "
+                   "(a drop-in: see above).")
 @click.option("--no-inline", is_flag=True,
               help="Each PC alone: only its physical function, at that function's own line "
                    "(the call site of any inlined code).")
@@ -84,14 +100,42 @@ def symbolize_cmd(binary_path: str, pcs: tuple[str, ...], arch: str | None, as_j
         symbolize_pprof(b, pprof_in, pprof_out, force)
         return
     b = open_binary(binary_path, arch)
+    if fmt == "addr2line" and not as_json:
+        _addr2line(b, pcs, slide, anchor)
+        return
     res = resolve_pc_input(b, pcs, slide, anchor)
     cfg = SymbolizeConfig(slide=res.slide, pc_is_exact=pc_is_exact, inline=not no_inline)
     result = symbolize(b, res.pcs, cfg)
     for i in result.unknown:
         warn(f"{res.pcs[i]:#x} (input line {res.line_nos[i]}): not inside any function")
     out = Output()
-    write_symbolized(out, result, "json" if as_json else fmt, 0 if pc_is_exact else 1)
+    write_symbolized(out, result, "json" if as_json else fmt)
     out.flush()
+    if result.unknown:
+        raise SystemExit(EXIT_FORMAT)
+
+
+def _addr2line(b, pcs: tuple[str, ...], slide: str | None, anchor: str | None) -> None:
+    """--format addr2line: go tool addr2line's input and output."""
+    from .. import pcinput
+    from ..render.symbolize import write_addr2line
+    from ..symbolize import addr2line
+    text = "\n".join(pcs) + "\n" if pcs else read_stdin_text()
+    addrs = pcinput.parse_addr2line(text)
+    shift = pcinput.resolve_slide(b, None if slide is None else
+                                  parse_int(slide, "--slide", signed=True),
+                                  anchor_argument(anchor))
+    looked = [(a - shift) % (1 << 64) for a in addrs if a is not None]
+    answers = iter(addr2line(b, looked))
+    rows = [None if a is None else next(answers) for a in addrs]
+    unknown = [a for a, r in zip(addrs, rows) if r is not None and r[0] == "?"]
+    for a in unknown[:20]:
+        warn(f"{a:#x}: not inside any function")
+    out = Output()
+    write_addr2line(out, rows)
+    out.flush()
+    if unknown:
+        raise SystemExit(EXIT_FORMAT)
 
 
 def symbolize_pprof(b, path: str, out_path: str | None, force: bool) -> None:

@@ -154,8 +154,9 @@ class ElfContainer(Container):
 
     @property
     def has_symbols(self) -> bool:
-        syms, _ = self._symtab()
-        return len(syms) > 0
+        symtab = self.section(".symtab")
+        return (symtab is not None and self.section(".strtab") is not None and
+                symtab.file_size >= 24)  # at least one Elf64_Sym
 
     def _lookup(self, name: str):
         syms, strtab = self._symtab()

@@ -121,8 +121,7 @@ class MachOContainer(Container):
 
     @property
     def has_symbols(self) -> bool:
-        syms, _ = self._symtab()
-        return len(syms) > 0
+        return self._symtab_cmd is not None and self._symtab_cmd[1] > 0
 
     def symbol(self, name: str) -> int | None:
         syms, strtab = self._symtab()

@@ -10,28 +10,22 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
-
+from .._lazy import np
 from . import json_bytes_str
 
 BLOCK_ROWS = 1 << 15  # rows per formatted block: bounds the temporary lists
 
-# Bytes json_bytes_str escapes or decodes (_NEEDS_ESCAPE's class, without NUL).
-_JSON_SPECIAL = np.zeros(256, bool)
-_JSON_SPECIAL[0x01:0x20] = True
-_JSON_SPECIAL[[0x22, 0x5C]] = True
-_JSON_SPECIAL[0x7F:] = True
-_NON_ASCII = np.zeros(256, bool)
-_NON_ASCII[0x80:] = True
-# Last bytes after which str.rstrip() may strip something: ASCII whitespace and
-# controls, and any non-ASCII (U+0085, U+00A0, U+3000 ...).
-TRAILING_SPECIAL = np.zeros(256, bool)
-TRAILING_SPECIAL[:0x21] = True
-TRAILING_SPECIAL[0x80:] = True
+# Byte classes, as the bytes they hold:
+# what json_bytes_str escapes or decodes (_NEEDS_ESCAPE's class, without NUL),
+_JSON_SPECIAL = bytes(range(0x01, 0x20)) + b'"\\' + bytes(range(0x7F, 0x100))
+_NON_ASCII = bytes(range(0x80, 0x100))
+# and the last bytes after which str.rstrip() may strip something: ASCII
+# whitespace and controls, and any non-ASCII (U+0085, U+00A0, U+3000 ...).
+_TRAILING_SPECIAL = bytes(range(0x21)) + _NON_ASCII
 
 
-def _unmarked(lut: np.ndarray) -> bytes:
-    return bytes(i for i in range(256) if not lut[i])
+def _unmarked(marked: bytes) -> bytes:
+    return bytes(i for i in range(256) if i not in marked)
 
 
 # bytes.translate(None, delete=...) tables: what is left are the marked bytes.
@@ -39,11 +33,23 @@ KEEP_JSON = _unmarked(_JSON_SPECIAL)
 KEEP_TEXT = _unmarked(_NON_ASCII)
 
 
-def _rows_matching(items: list[bytes], lut: np.ndarray) -> list[int]:
-    """Indices of the items holding a byte that lut marks (never NUL)."""
+def lut(marked: bytes) -> np.ndarray:
+    """A 256-entry boolean table of the marked bytes (for indexing with byte arrays)."""
+    table = np.zeros(256, bool)
+    table[np.frombuffer(marked, np.uint8)] = True
+    return table
+
+
+def trailing_special() -> np.ndarray:
+    """lut() of the bytes after which str.rstrip() may strip something."""
+    return lut(_TRAILING_SPECIAL)
+
+
+def _rows_matching(items: list[bytes], marked_bytes: bytes) -> list[int]:
+    """Indices of the items holding one of the marked bytes (never NUL)."""
     blob = b"\0".join(items)
-    keep = KEEP_JSON if lut is _JSON_SPECIAL else KEEP_TEXT if lut is _NON_ASCII else \
-        _unmarked(lut)
+    keep = KEEP_JSON if marked_bytes is _JSON_SPECIAL else KEEP_TEXT \
+        if marked_bytes is _NON_ASCII else _unmarked(marked_bytes)
     marked = blob.translate(None, keep)
     if not marked:
         return []  # one C pass: the common case, no such byte anywhere
@@ -56,7 +62,7 @@ def _rows_matching(items: list[bytes], lut: np.ndarray) -> list[int]:
                 pos = blob.find(c, pos + 1)
         hits = np.asarray(hits, np.int64)
     else:
-        hits = np.flatnonzero(lut[np.frombuffer(blob, np.uint8)])
+        hits = np.flatnonzero(lut(marked_bytes)[np.frombuffer(blob, np.uint8)])
     lengths = np.fromiter(map(len, items), np.int64, len(items))
     ends = np.cumsum(lengths + 1) - 1
     # (not np.unique: without return_inverse it imports numpy.ma, ~25 ms)
@@ -87,7 +93,7 @@ def text_last_column(items: list[bytes]) -> list[bytes] | None:
             return None
         last = np.frombuffer(b"".join(block), np.uint8)[np.cumsum(lengths) - 1]
         rows = set(_rows_matching(block, _NON_ASCII))
-        rows.update(np.flatnonzero(TRAILING_SPECIAL[last]).tolist())
+        rows.update(np.flatnonzero(trailing_special()[last]).tolist())
         if rows and out is items:
             out = list(items)
         for i in sorted(rows):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
+from .._lazy import np
 
 from ..framesize import FrameAt, FrameTable
 from ..pclntab import FLAG_SPWRITE, flag_names, unique_inverse

@@ -8,12 +8,12 @@ JSON, which splices names as the table holds them.
 
 from __future__ import annotations
 
-import numpy as np
+from .._lazy import np
 
 from ..pclntab import flag_names, unique_inverse
 from . import JsonArray, Output, json_bytes_str, table_line, write_csv, write_table
-from .blocks import (BLOCK_ROWS, KEEP_JSON, KEEP_TEXT, TRAILING_SPECIAL, int_width, interleave,
-                     json_inner, pick, text_last_column)
+from .blocks import (BLOCK_ROWS, KEEP_JSON, KEEP_TEXT, int_width, interleave, json_inner, pick,
+                     text_last_column, trailing_special)
 
 FUNCS_FIELDS = """\b
 args        size of the arguments in bytes
@@ -125,7 +125,7 @@ class _BlockNames:
         starts, ends = self.spans
         if not self.json:
             lengths = ends[a:e] - starts[a:e]
-            if not lengths.all() or TRAILING_SPECIAL[self.t.u8[ends[a:e] - 1]].any():
+            if not lengths.all() or trailing_special()[self.t.u8[ends[a:e] - 1]].any():
                 return None
         region = self._raw(a, e)
         if region.translate(None, KEEP_JSON if self.json else KEEP_TEXT):
