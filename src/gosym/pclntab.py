@@ -606,8 +606,10 @@ class Table:
         _, funcoffs = self._load_functab()
         f = self.layout.fields["func_id"]
         at = self.header.pcln_offset + f.at
+        if f.kind == "u32" and self.endian == "big":
+            at += 3  # Go 1.10-1.11: funcID in an int32 slot, its low byte last
         data = self.data
-        # A u8, or (Go 1.10-1.11) the low byte of a little-endian u32.
+        # A u8, or (Go 1.10-1.11) the low byte of a u32.
         return [data[o + at] for o in islice(funcoffs, len(self))]
 
     def find_func(self, pc: int) -> Func | None:

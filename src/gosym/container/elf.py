@@ -156,7 +156,7 @@ class ElfContainer(Container):
     def has_symbols(self) -> bool:
         symtab = self.section(".symtab")
         return (symtab is not None and self.section(".strtab") is not None and
-                symtab.file_size >= 24)  # at least one Elf64_Sym
+                symtab.file_size >= (16 if self.bits == 32 else 24))  # one Elf32/64_Sym
 
     def _lookup(self, name: str):
         syms, strtab = self._symtab()

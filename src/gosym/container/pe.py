@@ -106,8 +106,7 @@ class PeContainer(Container):
 
     @property
     def has_symbols(self) -> bool:
-        syms, _ = self._symtab()
-        return len(syms) > 0
+        return self._coff is not None  # a COFF symbol table with at least one symbol
 
     def symbol(self, name: str) -> int | None:
         """Address of a COFF symbol: ImageBase + its section's RVA + its value
