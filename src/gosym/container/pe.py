@@ -1,4 +1,4 @@
-"""PE/COFF adapter (Windows): pefile for the headers, numpy for the COFF symbols.
+"""PE/COFF adapter (Windows): pefile for the headers; the COFF symbols read as bytes.
 
 Addresses are the image's preferred addresses (ImageBase + RVA), as Go's
 tools print them (cmd/internal/objfile/pe.go, debug/gosym callers). The
@@ -15,9 +15,6 @@ offset 4: the DWARF sections ``.debug_frame``, ...).
 
 from __future__ import annotations
 
-from functools import cache
-
-from .._lazy import np
 from ..errors import FormatError, UnsupportedError
 from .base import Container, Section
 
@@ -26,12 +23,6 @@ _MACHINES = {0x8664: "amd64", 0x14C: "386", 0xAA64: "arm64", 0x1C4: "arm"}
 _SYMBOL_SIZE = 18  # IMAGE_SYMBOL
 _PE32_PLUS = 0x20B  # OPTIONAL_HEADER.Magic of 64-bit images
 _SCN_UNINITIALIZED_DATA = 0x80  # IMAGE_SCN_CNT_UNINITIALIZED_DATA (.bss)
-
-
-@cache
-def _symbol_dtype():
-    return np.dtype([("name", "V8"), ("value", "<u4"), ("section", "<i2"), ("type", "<u2"),
-                     ("storage_class", "u1"), ("aux", "u1")])
 
 
 class PeContainer(Container):
@@ -88,20 +79,19 @@ class PeContainer(Container):
         return raw.decode("latin-1")
 
     # --- symbols ------------------------------------------------------------------
-    def _symtab(self):
+    def _symtab(self) -> tuple[bytes, bytes]:
+        """(the IMAGE_SYMBOL records, the string table after them)."""
         if self._symbols is None:
             if self._coff is None:
-                self._symbols = (np.zeros(0, _symbol_dtype()), b"")
+                self._symbols = (b"", b"")
             else:
                 symoff, nsyms, strtab_at = self._coff
-                end = symoff + _SYMBOL_SIZE * nsyms
-                if end + 4 > len(self.data):
+                if strtab_at + 4 > len(self.data):
                     raise FormatError("COFF symbol table extends past the end of the file",
                                       symoff)
-                syms = np.frombuffer(self.data[symoff:end], _symbol_dtype())
-                size = int.from_bytes(self.data[end:end + 4], "little")
-                strtab = bytes(self.data[end:min(end + size, len(self.data))])
-                self._symbols = (syms, strtab)
+                size = int.from_bytes(self.data[strtab_at:strtab_at + 4], "little")
+                self._symbols = (bytes(self.data[symoff:strtab_at]),
+                                 bytes(self.data[strtab_at:min(strtab_at + size, len(self.data))]))
         return self._symbols
 
     @property
@@ -110,25 +100,30 @@ class PeContainer(Container):
 
     def symbol(self, name: str) -> int | None:
         """Address of a COFF symbol: ImageBase + its section's RVA + its value
-        (cmd/internal/objfile/pe.go)."""
+        (cmd/internal/objfile/pe.go). Searched for as bytes, without numpy: a
+        symbol's first 8 bytes are its name, or (longer names) 4 zero bytes and
+        the u32 offset of the name in the string table, whose first 4 bytes
+        hold its size."""
         syms, strtab = self._symtab()
-        if not len(syms):
+        if not syms:
             return None
         raw = name.encode()
         if len(raw) <= 8:
-            hits = np.flatnonzero(syms["name"] == np.void(raw.ljust(8, b"\0")))
+            keys = [raw.ljust(8, b"\0")]
         else:
-            # Long names: 4 zero bytes, then the u32 offset of the name in the
-            # string table (whose first 4 bytes hold its size).
-            hits = np.zeros(0, np.int64)
+            keys = []
             at = strtab.find(raw + b"\0", 4)
-            while at >= 0 and not len(hits):
-                if strtab[at - 1] == 0 or at == 4:
-                    key = np.void(bytes(4) + at.to_bytes(4, "little"))
-                    hits = np.flatnonzero(syms["name"] == key)
+            while at >= 0:
+                if at == 4 or strtab[at - 1] == 0:
+                    keys.append(bytes(4) + at.to_bytes(4, "little"))
                 at = strtab.find(raw + b"\0", at + 1)
-        for i in hits.tolist():
-            k = int(syms["section"][i])
-            if 1 <= k <= len(self._numbered):
-                return self._numbered[k - 1].addr + int(syms["value"][i])
+        for key in keys:
+            pos = syms.find(key)
+            while pos >= 0:
+                if pos % _SYMBOL_SIZE == 0:
+                    value = int.from_bytes(syms[pos + 8:pos + 12], "little")
+                    k = int.from_bytes(syms[pos + 12:pos + 14], "little", signed=True)
+                    if 1 <= k <= len(self._numbered):
+                        return self._numbered[k - 1].addr + value
+                pos = syms.find(key, pos + 1)
         return None
