@@ -90,6 +90,12 @@ def known_pcsp_defects(goos: str, goarch: str, go_version: str | None) -> set[st
         parts = go_version.removeprefix("go").split(".")
         if len(parts) >= 2 and int(parts[1]) >= 22:
             return {"runtime.asmcgocall_landingpad"}
+    if goos == "linux" and goarch == "386":
+        # runtime/sys_linux_386.s runtime.clone saves the registers around the
+        # child's setldt and emptyfunc calls with PUSHAL/POPAL, which the
+        # assembler (cmd/internal/obj/x86/obj6.go) does not count in its SP
+        # model as it does PUSHL/POPL: the table is 32 bytes short there.
+        return {"runtime.clone"}
     if goarch == "arm":
         # The arm assembler (cmd/internal/obj/arm/obj5.go) tracks SP changes of
         # ADD/SUB and MOVW.W/MOVW.P on R13, not of MOVM.DB.W: assembly that saves
