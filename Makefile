@@ -7,10 +7,13 @@ export GOSYM_CACHE ?= $(HOME)/.cache/gosym
 
 # Debian packages the test-binary infrastructure needs.
 DEB_PKGS := golang-1.19-go qemu-user-static libc6-arm64-cross binfmt-support gcc
+# Optional: the headless browser the stackmem HTML page is tested in (the
+# test skips without it).
+OPTIONAL_DEB_PKGS := chromium
 # Toolchain used for `make sample`.
 SAMPLE_GO ?= 1.27.3
 
-.PHONY: all deps toolchains testbins realbins sample venv test check bench big demo
+.PHONY: all deps toolchains testbins realbins sample venv test check bench bench-deps big demo
 
 # gosym itself is installed (editable, with the test extras) into this virtualenv.
 VENV ?= .venv
@@ -28,6 +31,12 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	else echo "deps: all present"; fi
+	@for p in $(OPTIONAL_DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' && continue; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$p \
+	    || echo "deps: optional $$p not installed: the tests that need it will skip"; \
+	done
 
 toolchains: deps
 	$(PYTHON) testbins/toolchains.py install
@@ -73,5 +82,17 @@ BIG_JOBS ?= 1
 big: toolchains
 	$(PYTHON) benchmarks/build_big.py -j $(BIG_JOBS)
 
-bench: big
-	$(PYTHON) benchmarks/bench_tables.py
+# Every benchmark on every binary size, then the README's speed tables from
+# the results. BENCH_ARGS is passed to each, e.g. '--sizes small,hugo' or
+# '--gosym before=/other/.venv/bin/gosym' to measure another installation too.
+BENCH_ARGS ?=
+# GNU time measures the peak RSS of each command apart from the benchmark's own.
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEB_PKGS=time
+
+bench: venv bench-deps big
+	$(VPY) benchmarks/bins.py
+	$(VPY) benchmarks/bench_tables.py $(BENCH_ARGS)
+	$(VPY) benchmarks/bench_symbolize.py $(BENCH_ARGS)
+	$(VPY) benchmarks/bench_library.py $(BENCH_ARGS)
+	$(VPY) benchmarks/readme_table.py

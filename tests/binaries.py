@@ -4,7 +4,8 @@ Importable without pytest. Everything lives under cache_dir() (the
 GOSYM_CACHE environment variable, default ~/.cache/gosym):
 
   testbins/<gover>/<goos>-<goarch>-<variant>/<prog>[.nm|.run.json|.S.txt|.meta.json]
-  realbins/<name>/<bin>[.gosymref.json|.meta.json]
+  realbins/<name>/<bin>[.gosymref.json|.nm|.addr2line.json|.meta.json]
+  realbins/crash-<ver>-linux-<arch>-<variant>/{crash,core,dump.txt,core.meta.json}
   fatbins/<gover>/<prog>[.meta.json]   universal Mach-O of the darwin default builds
 
 See testbins/README.md for how they are made.
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "TestBin", "RealBin", "FatBin", "cache_dir", "testbins", "realbins", "fatbins",
+    "TestBin", "RealBin", "FatBin", "CoreFile", "cache_dir", "testbins", "realbins", "fatbins",
+    "cores", "parse_dump", "compare_with_dump",
     "parse_nm", "parse_asm_locals", "load_json",
 ]
 
@@ -73,6 +75,10 @@ class RealBin:
     goarch: str
     gosymref_json_path: Path | None  # None if debug/gosym could not read it
     go_version: str | None = None  # as `go version BIN` reports it, e.g. "go1.15.5"
+    go_version_source: str | None = None  # "go version", or "strings" (most frequent go1.x)
+    nm_path: Path | None = None  # `go tool nm -size -sort address`
+    addr2line_path: Path | None = None  # `go tool addr2line` on a sample: {"pcs", "answers"}
+    source: str = ""  # npm, pypi or build
 
     @property
     def id(self) -> str:
@@ -127,7 +133,7 @@ def realbins() -> list[RealBin]:
         except (OSError, ValueError):
             continue
         binpath = meta_path.with_name(meta_path.name.removesuffix(".meta.json"))
-        if not binpath.is_file():
+        if not binpath.is_file() or meta.get("kind") == "core":
             continue
         out.append(RealBin(
             path=binpath,
@@ -137,7 +143,55 @@ def realbins() -> list[RealBin]:
             goarch=meta["goarch"],
             gosymref_json_path=_opt(binpath.with_name(binpath.name + ".gosymref.json")),
             go_version=meta.get("go_version"),
+            go_version_source=meta.get("go_version_source"),
+            nm_path=_opt(binpath.with_name(binpath.name + ".nm")),
+            addr2line_path=_opt(binpath.with_name(binpath.name + ".addr2line.json")),
+            source=meta.get("source", ""),
         ))
+    return out
+
+
+@dataclass(frozen=True)
+class CoreFile:
+    """An ELF core of testbins/crash, its executable and the runtime's crash dump."""
+
+    path: Path
+    executable: Path
+    dump_path: Path
+    go_version: str  # e.g. "1.27.3"
+    goarch: str
+    variant: str  # exe, pie, pie-full, qemu (see testbins/cores.py)
+    pie: bool
+    written_by: str  # "kernel" or "qemu-user"
+    coredump_filter: str | None  # e.g. "0x33"
+
+    @property
+    def holds_table(self) -> bool:
+        """Whether the core holds the function table: the kernel's default dump filter
+        (0x33) leaves the program's read-only mappings out."""
+        return not (self.written_by == "kernel" and self.coredump_filter == "0x33")
+
+    @property
+    def id(self) -> str:
+        return self.path.parent.name
+
+
+def cores() -> list[CoreFile]:
+    """Core files made by `make realbins` (testbins/cores.py), sorted by directory name."""
+    out: list[CoreFile] = []
+    for meta_path in sorted((cache_dir() / "realbins").glob("*/core.meta.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue
+        d = meta_path.parent
+        paths = [d / meta["core"], d / meta["executable"], d / meta["dump"]]
+        if not all(p.is_file() for p in paths):
+            continue
+        out.append(CoreFile(*paths, go_version=meta["version"], goarch=meta["goarch"],
+                            variant=meta["variant"], pie=meta["pie"],
+                            written_by=meta["written_by"],
+                            coredump_filter=meta["coredump_filter"]))
     return out
 
 
@@ -234,3 +288,84 @@ def _parse_asm_field(path: Path, field: re.Pattern, package: str) -> dict[str, i
             name = name.replace('"".', package + ".")
             out[name] = int(fm.group(1), 0)
     return out
+
+
+# --- goroutine dumps (GOTRACEBACK=crash) -------------------------------------------------
+
+@dataclass
+class DumpFrame:
+    function: str  # as printed, e.g. main.descend, panic
+    file: str
+    line: int
+    pc: int | None  # None for inlined frames (printed without pc=)
+    offset: int  # the +0x offset (0 when not printed)
+
+
+@dataclass
+class Goroutine:
+    header: str
+    groups: list[list[DumpFrame]]  # per physical frame: inlined frames first, physical last
+
+
+_FUNC = re.compile(r"^(\S.*)\([^()]*\)$")  # the arguments are the last (...)
+_LOC = re.compile(r"^\t(.+):(\d+)(?: \+0x([0-9a-f]+))?(?: fp=\S+ sp=\S+ pc=0x([0-9a-f]+))?$")
+
+
+def parse_dump(text: str) -> list[Goroutine]:
+    """The goroutines of a GOTRACEBACK=crash dump (runtime/traceback.go's format)."""
+    out: list[Goroutine] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        ln = lines[i]
+        if ln.startswith("goroutine ") and ln.endswith(":"):
+            out.append(Goroutine(ln, []))
+            pending: list[DumpFrame] = []
+            i += 1
+            while i + 1 < len(lines) and lines[i] and not lines[i].startswith("created by "):
+                fm, lm = _FUNC.match(lines[i]), _LOC.match(lines[i + 1])
+                if not fm or not lm:
+                    break
+                pc = int(lm.group(4), 16) if lm.group(4) else None
+                pending.append(DumpFrame(fm.group(1), lm.group(1), int(lm.group(2)), pc,
+                                         int(lm.group(3) or "0", 16)))
+                if pc is not None:
+                    out[-1].groups.append(pending)
+                    pending = []
+                i += 2
+            continue
+        i += 1
+    return [g for g in out if g.groups]
+
+
+def compare_with_dump(g, dump: list[Goroutine]) -> tuple[int, list]:
+    """(physical frames compared, differences) between a dump and the frames of
+    ``g`` (a gosym.GoBinary at the dumped process's addresses)."""
+    compared, wrong = 0, []
+    for gr in dump:
+        after_sigpanic = False
+        for k, group in enumerate(gr.groups):
+            phys = group[-1]
+            f = g.func_for_pc(phys.pc)
+            # The runtime looks a frame up at pc-1 (a return address) except where the
+            # PC is the faulting instruction: after sigpanic, and, for a goroutine
+            # stopped by a signal, its innermost frame (runtime/traceback.go, symPC).
+            exact_ok = after_sigpanic or k == 0 or phys.offset == 0
+            tries = [phys.pc] if after_sigpanic or phys.offset == 0 else \
+                ([phys.pc - 1, phys.pc] if exact_ok else [phys.pc - 1])
+            want = [(d.function, d.file, d.line) for d in group]
+            got = None
+            for pc in tries:
+                frames = [fr for fr in g.find_frames(pc)]
+                names = [("panic" if fr.function == "runtime.gopanic" else fr.function,
+                          fr.file, fr.line) for fr in frames]
+                if names == want:
+                    got = names
+                    break
+            if f is None or f.entry != phys.pc - phys.offset or got is None:
+                wrong.append((gr.header, want, phys.pc,
+                              None if f is None else (f.name, hex(f.entry)),
+                              [(fr.function, fr.file, fr.line) for fr in g.find_frames(tries[0])]))
+            compared += 1
+            after_sigpanic = phys.function == "runtime.sigpanic"
+    return compared, wrong

@@ -307,3 +307,47 @@ def test_undecodable_table_is_a_mismatch(tmp_path):
     res = CliRunner().invoke(main, ["check", "--match", "^main\\.main$", str(out)])
     assert res.exit_code == 1
     assert "MISMATCH main.main" in res.stdout and "can't be decoded" in res.stdout
+
+
+# --- a check that compared too little is not a pass ------------------------------------------
+
+def test_nothing_selected_is_incomplete():
+    tb = _pick("amd64")
+    res = CliRunner().invoke(main, ["check", "--match", "^no such function$", str(tb.path)])
+    assert res.exit_code == 1
+    assert res.stdout.splitlines()[-1] == "INCOMPLETE: 0 of 0 functions checked, 0 skipped"
+    assert res.stderr.startswith("gosym: check incomplete: only 0 of 0")
+    doc = json.loads(CliRunner().invoke(main, ["check", "--json", "--match", "^no such function$",
+                                               str(tb.path)]).stdout)
+    assert doc["verdict"] == "incomplete" and doc["checked"] == 0
+
+
+def _code_not_in_file(data: bytes) -> bytes:
+    """The ELF's .text section header turned into SHT_NOBITS: its code is not in the file."""
+    import struct
+
+    buf = bytearray(data)
+    shoff, = struct.unpack_from("<Q", buf, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", buf, 0x3A)
+    stroff, = struct.unpack_from("<Q", buf, shoff + shstrndx * shentsize + 0x18)
+    for i in range(shnum):
+        at = shoff + i * shentsize
+        name_off, = struct.unpack_from("<I", buf, at)
+        if bytes(buf[stroff + name_off:stroff + name_off + 6]) == b".text\0":
+            struct.pack_into("<I", buf, at + 4, 8)  # sh_type = SHT_NOBITS
+    return bytes(buf)
+
+
+def test_most_functions_skipped_is_incomplete(tmp_path):
+    """Every function skipped as no_code (its bytes are not in the file): not OK, exit 1."""
+    tb = _pick("amd64")
+    path = tmp_path / "nocode"
+    path.write_bytes(_code_not_in_file(tb.path.read_bytes()))
+    res = CliRunner().invoke(main, ["check", "--json", str(path)])
+    assert res.exit_code == 1, res.output
+    doc = json.loads(res.stdout)
+    assert doc["verdict"] == "incomplete"
+    assert doc["checked"] == 0 and doc["skipped"]["no_code"] == doc["functions"] > 0
+    assert "check incomplete" in res.stderr
+    full = CliRunner().invoke(main, ["check", "--json", str(tb.path)])
+    assert full.exit_code == 0 and json.loads(full.stdout)["verdict"] == "ok"

@@ -607,32 +607,6 @@ def test_elf_without_section_headers(tmp_path, b):
     assert r.exit_code == 0, r.stderr
 
 
-def test_macho_chained_fixup_pointers():
-    """dyld chained-fixup rebases (mach-o/fixup-chains.h) decode to their target only
-    in files that have LC_DYLD_CHAINED_FIXUPS; elsewhere a word is what it is."""
-    b = next((b for b in ALL_TESTBINS if b.goos == "darwin" and b.goarch == "arm64"), None)
-    if b is None:
-        pytest.skip("no darwin/arm64 test binary built")
-    with gosym.open(str(b.path)) as g:
-        c = g.container
-        target = g.location.address  # any mapped address
-        base = c.text_vmaddr
-        ptr64 = (target & 0xFFFFFFFFF) | ((target >> 56) << 36) | (3 << 51)  # DYLD_CHAINED_PTR_64
-        ptr64_offset = (target - base) | (7 << 51)  # DYLD_CHAINED_PTR_64_OFFSET
-        integer = target - base  # e.g. a length that happens to look like an image offset
-        assert not c.chained_fixups  # the Go linker rebases with LC_DYLD_INFO opcodes
-        assert c.decode_pointer(ptr64) == ptr64
-        assert c.decode_pointer(integer) == integer
-        c.chained_fixups = True
-        try:
-            assert c.decode_pointer(ptr64) == target
-            assert c.decode_pointer(ptr64_offset) == target
-            assert c.decode_pointer(target) == target  # already plain
-            assert c.decode_pointer(0) == 0
-        finally:
-            c.chained_fixups = False
-
-
 def test_cut_off_download_says_truncated(tmp_path):
     """A binary cut before its table (a partial download) is reported as truncated."""
     sample = Path(__file__).parent.parent / "testbins" / "sample" / "hello"

@@ -383,3 +383,160 @@ def test_debug_gosym_text_start_on_stripped_external_link(pair):
         e = g.table.entries.tolist()
         assert [f["entry"] + gap for f in ref["funcs"]] == e[:-1]
         assert [f["end"] + gap for f in ref["funcs"]] == e[1:]
+
+
+# --- Go's own answers recorded beside each binary: go version, go tool nm, addr2line ----------
+
+@pytest.mark.parametrize("b", need([b for b in REALBINS if b.go_version_source == "go version"],
+                                   "real binaries with build info"), **_ids)
+def test_go_version_is_what_go_version_says(b):
+    """`go version FILE` reads the build info blob (debug/buildinfo); so must gosym,
+    including Go 1.13-1.17 binaries whose modinfo pointer leads into .bss."""
+    with gosym.open(str(b.path)) as g:
+        assert g.go_version == b.go_version
+        assert g.buildinfo.source in (".go.buildinfo", "__go_buildinfo")
+
+
+@pytest.mark.parametrize("b", need([b for b in REALBINS if b.go_version_source == "go version"],
+                                   "real binaries with build info"), **_ids)
+def test_go_version_without_build_info(tmp_path, b):
+    """With the build info's magic erased, the version still comes out of the
+    go1.N[.M] strings (runtime.buildVersion), although Go strings run into each
+    other with no separator."""
+    data = b.path.read_bytes().replace(b"\xff Go buildinf:", b"\xff Go erased!!:")
+    path = tmp_path / b.path.name
+    path.write_bytes(data)
+    with gosym.open(str(path)) as g:
+        assert g.buildinfo.source == "go1.x string found in the file"
+        assert g.go_version == b.go_version
+
+
+def _nm_symbols(b) -> dict[str, int]:
+    from binaries import parse_nm
+
+    return {name: addr for addr, _s, typ, name in parse_nm(b.nm_path) if typ != "U"}
+
+
+# Stripped Mach-O files keep only their dynamic (undefined) symbols: nothing to compare.
+WITH_NM = [b for b in REALBINS if b.nm_path is not None and " T runtime.text\n" in
+           b.nm_path.read_text()]
+
+
+@pytest.mark.parametrize("b", need(WITH_NM, "real binaries with symbols"), **_ids)
+def test_text_start_and_moduledata_are_nm_symbols(b):
+    """Text start, moduledata and its text/etext are the runtime's symbols of `go tool nm`
+    (in a plugin, moduledata is the plugin's own: local.moduledata)."""
+    nm = _nm_symbols(b)
+    with gosym.open(str(b.path)) as g:
+        md = g.moduledata
+        assert md is not None
+        assert md.address == nm.get("local.moduledata", nm["runtime.firstmoduledata"])
+        assert (md.text, md.etext) == (nm["runtime.text"], nm["runtime.etext"])
+        if g.table.layout.header_has_text_start:
+            assert g.text_start == nm["runtime.text"]
+
+
+def _nm_name_matches(table_name: str, nm_name: str, macho: bool) -> bool:
+    """Whether the symbol table's name is the function table's, allowing for what the
+    linker writes differently into each:
+
+    * Go 1.18-1.20 shorten everything from a name's first '[' to its last ']' to
+      "[...]" in the function table (cmd/link/internal/ld/pcln.go, nameParts);
+    * an ABI0 function that has an ABIInternal twin is "name.abi0" in the symbol
+      table (cmd/link/internal/ld/symtab.go, mangleABIName);
+    * the symbol tables write "·" as "." (symtab.go; macho.go: "because DTrace
+      cannot handle it");
+    * a Mach-O symbol of C code has an underscore before its C name.
+    """
+    table_name = table_name.replace("·", ".")
+    nm_name = nm_name.removesuffix(".abi0")
+    if macho and nm_name == "_" + table_name:
+        return True
+    if "[...]" in table_name:
+        head, _, tail = table_name.partition("[...]")
+        return nm_name.startswith(head + "[") and nm_name.endswith("]" + tail)
+    return nm_name == table_name
+
+
+@pytest.mark.parametrize("b", need(WITH_NM, "real binaries with symbols"), **_ids)
+def test_every_function_is_an_nm_text_symbol(b):
+    """Each function's entry is a text symbol of `go tool nm` with its name."""
+    from binaries import parse_nm
+
+    text: dict[int, list[str]] = {}
+    for addr, _s, typ, name in parse_nm(b.nm_path):
+        if typ in "Tt":
+            text.setdefault(addr, []).append(name)
+    names, entries, _ends = _ours(b)
+    macho = b.goos == "darwin"
+    missing = [(n, hex(e), text.get(e)) for n, e in zip(names, entries)
+               if not any(_nm_name_matches(n, x, macho) for x in text.get(e, ()))]
+    assert missing == []
+
+
+WITH_ADDR2LINE = [b for b in WITH_NM if b.addr2line_path is not None]
+
+
+@pytest.mark.parametrize("b", need(WITH_ADDR2LINE, "real binaries with addr2line answers"), **_ids)
+def test_addr2line_sample(b):
+    """`go tool addr2line` on entries and mid-points of functions: it names the physical
+    function and gives the innermost (inlined) frame's file:line; "?" outside every
+    function. Where it has no line (":-1", the table's value is -1) gosym has none
+    either. A function without pc-file/pc-line tables (go.buildid: data, not code)
+    has no line for the runtime (symtab.go: pcvalue of offset 0 is -1), while
+    debug/gosym reads whatever follows; gosym must give none there."""
+    ref = load_json(b.addr2line_path)
+    with gosym.open(str(b.path)) as g:
+        wrong, compared = [], 0
+        for pc, (name, loc) in zip(ref["pcs"], ref["answers"]):
+            f = g.func_for_pc(pc)
+            if f is not None and (f.pcfile == 0 or f.pcln == 0):
+                if g.find_frames(pc)[0].file is not None:
+                    wrong.append((hex(pc), f.name, "a file where the table has none"))
+                continue
+            if f is None:
+                got = ("?", "?:0")
+            else:
+                inner = g.find_frames(pc)[0]
+                got = (f.name, f"{inner.file}:{inner.line}")
+                if loc.startswith(":") and inner.file is None:
+                    got = (f.name, loc)  # both without a line: addr2line prints the -1
+            compared += 1
+            if got != (name, loc):
+                wrong.append((hex(pc), got, (name, loc)))
+    assert compared > len(ref["pcs"]) * 0.9
+    assert wrong == []
+
+
+CHAINED = [b for b in REALBINS if b.goos == "darwin" and
+           getattr(opened(str(b.path)).container, "chained_fixups", None) is not None]
+
+
+@pytest.mark.parametrize("b", need(CHAINED, "Mach-O binaries with chained fixups"), **_ids)
+def test_chained_fixups_text_start_and_check(b):
+    """A Mach-O linked with LC_DYLD_CHAINED_FIXUPS (turbo 1.6.3): the header's
+    textStart is an encoded pointer; decoded it is runtime.text of go tool nm, and
+    `check` checks (nearly) every function instead of skipping them as no_code."""
+    nm = _nm_symbols(b)
+    g = opened(str(b.path))
+    assert g.text_start == nm["runtime.text"]
+    assert g.moduledata.gofunc is not None
+    r = CliRunner().invoke(main, ["check", "--json", str(b.path)], catch_exceptions=False)
+    doc = json.loads(r.stdout)
+    assert doc["verdict"] == "ok" and r.exit_code == 0
+    assert doc["checked"] > 0.99 * doc["functions"]
+
+
+@pytest.mark.parametrize("b", need(CHAINED, "Mach-O binaries with chained fixups"), **_ids)
+def test_damaged_chained_fixups_are_one_error_line(tmp_path, b):
+    """The fixups' starts_offset pointing past the payload: one error line, exit 1."""
+    c = opened(str(b.path)).container
+    offset, _size = c._fixups_cmd
+    data = bytearray(b.path.read_bytes())
+    struct.pack_into("<I", data, offset + 4, 0xFFFFFF00)  # starts_offset
+    bad = tmp_path / b.path.name
+    bad.write_bytes(bytes(data))
+    r = CliRunner().invoke(main, ["info", str(bad)], catch_exceptions=False)
+    assert r.exit_code == 1
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gosym: error: ") and "fixups" in lines[0]

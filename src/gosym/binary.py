@@ -17,7 +17,7 @@ from . import pcvalue
 from ._lazy import np
 from .buildinfo import BuildInfo, read_buildinfo
 from .container import Container, open_container
-from .errors import FormatError, GosymError
+from .errors import FormatError, GosymError, NotGoBinaryError, UsageError
 from .locate import ModuleData, TableLocation, find_moduledata, find_table
 from .pclntab import (FUNCDATA_INL_TREE, GO12, PCDATA_INL_TREE_INDEX, Func, InlinedCall, Table,
                       func_name_for_print, sequence_of_funcs)
@@ -87,24 +87,31 @@ class FuncIDs:
 class GoBinary:
     """Entry point of the library: ``gosym.open(path)``."""
 
-    def __init__(self, path: str, arch: str | None = None) -> None:
+    def __init__(self, path: str, arch: str | None = None,
+                 executable: str | None = None) -> None:
         self.path = path
-        self.container: Container = open_container(path, arch)
+        self.container: Container = _open_memory(path, arch, executable)
         try:
-            self._init_table()
+            self._init_table(executable)
         except BaseException:
             self.container.close()
             raise
         self._funcs: OrderedDict[int, Func] = OrderedDict()  # per-PC lookups' cache
         self._pcsp: dict[int, tuple[int, pcvalue.Rows]] = {}
 
-    def _init_table(self) -> None:
-        self.location: TableLocation = find_table(self.container)
+    def _init_table(self, executable: str | None) -> None:
+        self.location: TableLocation = _find_table(self.container, executable)
         c = self.container
         loc = self.location
-        data = c.data[loc.offset:loc.offset + loc.size]
-        self.table = Table(data, go_version=self.go_version_tuple, searchable=c.buf,
-                           searchable_offset=loc.offset)
+        # The bytes as loaded: pointers the loader rewrites (Mach-O chained fixups,
+        # a core's memory) hold their run-time values. A patched copy is searched
+        # by itself; the plain file's mapping is searched in place.
+        data = c.view(loc.offset, loc.address, loc.size)
+        if data.obj is c.buf:
+            self.table = Table(data, go_version=self.go_version_tuple, searchable=c.buf,
+                               searchable_offset=loc.offset)
+        else:
+            self.table = Table(data, go_version=self.go_version_tuple, searchable=data.obj)
         self._text_start_source = "table header"
         layout = self.table.layout
         h = self.table.header
@@ -167,6 +174,22 @@ class GoBinary:
         if self.container.format == "macho":
             return "darwin"
         return self.container.goos
+
+    @property
+    def is_core(self) -> bool:
+        """An ELF core file, read as the memory of the dumped process."""
+        return _is_core(self.container)
+
+    @property
+    def executable_path(self) -> str | None:
+        """The executable given with a core (None when the core was read alone)."""
+        exe = getattr(self.container, "exe", None)
+        return None if exe is None else exe.path
+
+    @property
+    def load_slide(self) -> int:
+        """Run-time minus link-time addresses of the executable of a core; 0 otherwise."""
+        return getattr(self.container, "slide", 0)
 
     @cached_property
     def buildinfo(self) -> BuildInfo:
@@ -494,10 +517,55 @@ class GoBinary:
 _SCALAR_PCS = 32  # PC lists up to this long are unwound one PC at a time
 
 
-def open(path: str, arch: str | None = None) -> GoBinary:  # noqa: A001 - mirrors builtins.open
-    """Open a Go binary (ELF or Mach-O; ``arch`` picks a fat Mach-O slice)."""
+def _is_core(container: Container) -> bool:
+    return getattr(container, "elf_type", None) == "ET_CORE"
+
+
+def _open_memory(path: str, arch: str | None, executable: str | None) -> Container:
+    """The file's container; for a core with its executable, the process's memory."""
+    container = open_container(path, arch)
+    if executable is None:
+        return container
+    if not _is_core(container):
+        container.close()
+        raise UsageError("an executable is given only with a core file, and this is not one")
+    from .container.core import ProcessImage
+
     try:
-        return GoBinary(path, arch)
+        exe = open_container(executable)
+    except GosymError as e:
+        container.close()
+        raise type(e)(f"{executable}: {e}") from None
+    try:
+        return ProcessImage(container, exe)
+    except BaseException:
+        exe.close()
+        container.close()
+        raise
+
+
+def _find_table(container: Container, executable: str | None) -> TableLocation:
+    try:
+        return find_table(container)
+    except NotGoBinaryError:
+        if _is_core(container) and executable is None:
+            raise NotGoBinaryError(
+                "core file without the program's function table: the kernel dumps only the "
+                "memory a process wrote, not its code; give the executable with --binary "
+                "EXECUTABLE") from None
+        raise
+
+
+def open(path: str, arch: str | None = None,  # noqa: A001 - mirrors builtins.open
+         executable: str | None = None) -> GoBinary:
+    """Open a Go binary (ELF or Mach-O; ``arch`` picks a fat Mach-O slice).
+
+    An ELF core file is read as the memory of the dumped process, at run-time
+    addresses; ``executable`` names the program's file, which supplies what the
+    core does not hold (the kernel dumps no code by default).
+    """
+    try:
+        return GoBinary(path, arch, executable)
     except GosymError:
         raise
     except (ValueError, IndexError, KeyError, OverflowError, MemoryError) as e:

@@ -14,10 +14,13 @@ import re
 from dataclasses import dataclass, field
 
 from .container import Container
+from .errors import FormatError
 from .pcvalue import read_uvarint
 
 BUILDINFO_MAGIC = b"\xff Go buildinf:"
-_VERSION_RE = re.compile(rb"go1\.(\d{1,2})(?:\.(\d{1,2}))?(?:(?:rc|beta)\d+)?(?=[^0-9A-Za-z.]|$)")
+# Go strings are not NUL-terminated: the next string can follow with no separator
+# ("go1.15.2net/http"), so only a digit or a dot ends a match wrongly.
+_VERSION_RE = re.compile(rb"go1\.(\d{1,2})(?:\.(\d{1,2}))?(?:(?:rc|beta)\d+)?(?![0-9.])")
 _MAX_STRING = 1 << 20
 
 
@@ -127,11 +130,15 @@ def _decode_buildinfo(container: Container, offset: int, source: str) -> BuildIn
         else:
             if ptr_size not in (4, 8):
                 return None
-            endian = "big" if flags & 1 else "little"
-            vptr = int.from_bytes(head[16:16 + ptr_size], endian)
-            mptr = int.from_bytes(head[16 + ptr_size:16 + 2 * ptr_size], endian)
-            version = _read_gostring(container, vptr, ptr_size, endian)
-            modinfo = _read_gostring(container, mptr, ptr_size, endian) if mptr else ""
+            addr = _address_of_offset(container, offset)
+            if addr is None:
+                return None
+            # Two pointers in the program's byte order (flags bit 0: big-endian),
+            # relocated or, in Mach-O files with chained fixups, encoded.
+            vptr = container.read_word(addr + 16)
+            mptr = container.read_word(addr + 16 + ptr_size)
+            version = _read_gostring(container, vptr)
+            modinfo = _read_gostring(container, mptr)
     except Exception:
         return None
     if not version.startswith("go") and not version.startswith("devel"):
@@ -140,11 +147,27 @@ def _decode_buildinfo(container: Container, offset: int, source: str) -> BuildIn
     return BuildInfo(version, source, path, main, deps, settings)
 
 
-def _read_gostring(container: Container, addr: int, ptr_size: int, endian: str) -> str:
-    """A Go string header (data pointer, length: two words) and its bytes."""
-    header = container.read(addr, 2 * ptr_size)
-    ptr = int.from_bytes(header[:ptr_size], endian)
-    n = int.from_bytes(header[ptr_size:], endian)
-    if n > _MAX_STRING:
-        raise ValueError("string too long")
-    return bytes(container.read(ptr, n)).decode("utf-8", "replace")
+def _read_gostring(container: Container, addr: int) -> str:
+    """The Go string whose header is at addr; "" when it is not in the file.
+
+    As debug/buildinfo's readString: a binary built outside a module (Go
+    1.13-1.17) points modinfo at an empty string variable in .bss, which the
+    file does not hold.
+    """
+    try:
+        word = container.ptr_size  # a string header: data pointer, length
+        ptr = container.read_word(addr)
+        n = int.from_bytes(container.read(addr + word, word), container.endian)
+        if n > _MAX_STRING:
+            return ""
+        return bytes(container.read(ptr, n)).decode("utf-8", "replace")
+    except FormatError:
+        return ""
+
+
+def _address_of_offset(container: Container, offset: int) -> int | None:
+    """The virtual address at which the file byte at offset is loaded."""
+    for s in container.sections:
+        if s.file_size and s.addr and s.offset <= offset < s.offset + s.file_size:
+            return s.addr + (offset - s.offset)
+    return None

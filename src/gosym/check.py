@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from typing import Callable
 
-import numpy as np
+from ._lazy import np
 
 from .binary import GoBinary
 from .errors import GosymError, UnsupportedError
@@ -113,8 +113,21 @@ class CheckReport:
     results: tuple[FuncCheck, ...] = field(default=(), repr=False)
 
     @property
+    def incomplete(self) -> bool:
+        """No function was checked, or more than half of those selected were skipped:
+        too little was compared to call the tables right."""
+        return self.checked == 0 or 2 * self.checked < self.functions
+
+    @property
+    def verdict(self) -> str:
+        """"mismatch" (some function disagrees), "incomplete" (see above) or "ok"."""
+        if self.mismatched:
+            return "mismatch"
+        return "incomplete" if self.incomplete else "ok"
+
+    @property
     def ok(self) -> bool:
-        return not self.mismatched
+        return self.verdict == "ok"
 
 
 # --- operand parsing ------------------------------------------------------------------

@@ -4,7 +4,8 @@ Every error gosym raises on purpose derives from :class:`GosymError`.  The CLI
 turns one into a single ``gosym: error: FILE: message`` line and an exit status:
 
 * :class:`FileAccessError` (exit 2): the file can't be opened or read at all.
-* :class:`UsageError` (exit 2): bad option values or input.
+* :class:`UsageError` (exit 2): bad option values or input; an executable
+  given for a file that is not a core.
 * :class:`FormatError` (exit 1): the file was read but gosym can't decode it —
   not an executable, not a Go binary, truncated or corrupted tables.
 * :class:`UnsupportedError` (exit 1): a valid binary of a kind gosym does not
@@ -34,7 +35,8 @@ class FileAccessError(GosymError):
 
 class UsageError(GosymError):
     """The command was used wrongly: a bad option value, an address that is no
-    address, input with nothing to do."""
+    address, input with nothing to do, an executable given for a file that is
+    not a core."""
 
     exit_code = 2
 

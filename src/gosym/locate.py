@@ -199,8 +199,12 @@ def find_moduledata(container: Container, table: Table, location: TableLocation,
         if not ok:
             continue
         text = words[fields["text"]]
-        if container.section_at(text) is None:
-            continue  # moduledata.text is always inside a text section: a damaged copy
+        if container.section_at(text) is None and \
+                not (getattr(container, "elf_type", None) == "ET_CORE" and
+                     container.is_mapped(text)):
+            # moduledata.text is always inside a text section: a damaged copy. (A core
+            # may not hold the code it maps: its text is then address space alone.)
+            continue
         gofunc = words[fields["gofunc"]] if "gofunc" in fields else None
         if gofunc is not None and container.section_at(gofunc) is None:
             gofunc = None  # points nowhere in the file: as good as unknown

@@ -45,7 +45,7 @@ on the 32-bit ones) is accepted wherever ``+0x10`` is.
 
 from __future__ import annotations
 
-import numpy as np
+from ._lazy import np
 
 # How far into a function the compare can be: ABI wrappers first load g from
 # TLS (up to 11 bytes), huge frames compute SP-N with an underflow check.

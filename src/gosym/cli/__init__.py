@@ -47,8 +47,10 @@ def warn(message: str) -> None:
 
 def open_binary(path: str, arch: str | None = None) -> GoBinary:
     from .. import binary
+    ctx = click.get_current_context(silent=True)
+    executable = ctx.meta.get(_EXECUTABLE_KEY) if ctx is not None else None
     try:
-        return binary.open(path, arch)
+        return binary.open(path, arch, executable)
     except FileAccessError as e:
         fail(path, str(e), EXIT_USAGE)
     except GosymError as e:
@@ -89,8 +91,25 @@ def handle_errors(func: Callable) -> Callable:
 
 # --- options the commands share ---------------------------------------------------------
 
-binary_argument = click.argument("binary_path", metavar="BINARY",
-                                 type=click.Path(dir_okay=True, readable=False))
+_EXECUTABLE_KEY = "gosym.executable"
+
+
+def _remember_executable(ctx: click.Context, _param, value: str | None) -> None:
+    ctx.meta[_EXECUTABLE_KEY] = value
+
+
+_binary_path = click.argument("binary_path", metavar="BINARY",
+                              type=click.Path(dir_okay=True, readable=False))
+_executable_option = click.option(
+    "--binary", metavar="EXECUTABLE", type=click.Path(dir_okay=True, readable=False),
+    expose_value=False, callback=_remember_executable,
+    help="When BINARY is an ELF core file: the program's executable, which supplies the "
+         "code and tables the core lacks. Addresses are the process's (run-time) ones.")
+
+
+def binary_argument(func: Callable) -> Callable:
+    """The BINARY argument (a Go binary, or an ELF core file) and --binary EXECUTABLE."""
+    return _binary_path(_executable_option(func))
 arch_option = click.option("--arch", type=click.Choice(["amd64", "arm64"]), default=None,
                            help="Slice of a fat (universal) Mach-O file; default: the first.")
 match_option = click.option("--match", "pattern", metavar="REGEX",
@@ -144,12 +163,13 @@ def read_stdin_text() -> str:
     return raw.decode("utf-8", "replace")
 
 
-def read_pc_input(pcs: tuple[str, ...]) -> pcinput.ParsedInput:
-    """PCs from the arguments, else from stdin (numbers, dumps, profile lines)."""
+def read_pc_input(pcs: tuple[str, ...], text: str | None = None) -> pcinput.ParsedInput:
+    """PCs from the arguments, else from ``text`` or stdin (numbers, dumps,
+    profile lines)."""
     from .. import pcinput
     if pcs:
         return pcinput.parse_args(pcs)
-    return pcinput.parse_text(read_stdin_text())
+    return pcinput.parse_text(read_stdin_text() if text is None else text)
 
 
 def anchor_argument(anchor: str | None) -> tuple[str, int] | None:
@@ -163,13 +183,13 @@ def anchor_argument(anchor: str | None) -> tuple[str, int] | None:
 
 
 def resolve_pc_input(b: GoBinary, pcs: tuple[str, ...], slide: str | None,
-                     anchor: str | None) -> pcinput.Resolved:
+                     anchor: str | None, text: str | None = None) -> pcinput.Resolved:
     """The PCs of symbolize and stack: parse, pick the slide, report skipped lines."""
     from .. import pcinput
     if slide is not None and anchor is not None:
         fail(None, "--slide and --anchor are mutually exclusive", EXIT_USAGE)
     anchor_pair = anchor_argument(anchor)
-    parsed = read_pc_input(pcs)
+    parsed = read_pc_input(pcs, text)
     res = pcinput.resolve(b, parsed, None if slide is None else
                           parse_int(slide, "--slide", signed=True), anchor_pair)
     report_skipped(res.skipped)
@@ -215,7 +235,8 @@ def progress_reporter(verb: str, unit: str):
 # start-up time matters when gosym symbolizes a handful of PCs.
 COMMAND_MODULES = {
     "info": "info", "funcs": "funcs", "frames": "frames", "check": "check",
-    "symbolize": "symbolize", "stack": "stack", "depth": "depth",
+    "symbolize": "symbolize", "stack": "stack", "depth": "depth", "stackmem": "stackmem",
+    "diff": "diff",
 }
 
 
@@ -228,6 +249,8 @@ COMMAND_HELP = {
     "symbolize": "Symbolize PCs exactly as runtime.CallersFrames does.",
     "stack": "Stack bytes per frame for the stack the PCs describe.",
     "depth": "Stack depths of pprof profiles, and the stacks Go's profiler cut.",
+    "stackmem": "Goroutine stack memory per stack and frame, from a goroutine profile.",
+    "diff": "Compare two builds function by function: frames, code, inlining.",
 }
 
 

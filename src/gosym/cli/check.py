@@ -6,9 +6,9 @@ import click
 
 from ..check import CheckConfig, check_binary
 from ..render import Output
-from ..render.check import CHECK_HELP, write_check
+from ..render.check import CHECK_HELP, skipped_text, write_check
 from . import (EXIT_FORMAT, arch_option, binary_argument, handle_errors, main, match_option,
-               open_binary, progress_reporter, select_functions)
+               open_binary, progress_reporter, select_functions, warn)
 
 
 @main.command(help=CHECK_HELP)
@@ -27,5 +27,8 @@ def check(binary_path: str, arch: str | None, pattern: str | None, as_json: bool
     out = Output()
     write_check(out, report, strict, "json" if as_json else "text")
     out.flush()
+    if report.verdict == "incomplete":
+        warn(f"check incomplete: only {report.checked} of {report.functions} selected "
+             f"functions could be checked ({skipped_text(report)})")
     if not report.ok:
         raise SystemExit(EXIT_FORMAT)

@@ -40,6 +40,16 @@ PIE binaries and shared libraries, or let gosym infer the slide from dump
 lines with pc= and profile lines (function+offset next to a PC).
 
 \b
+A goroutine dump on stdin (a panic, a fatal error, SIGQUIT,
+runtime.Stack(buf, true), a debug=2 profile) comes out as a dump: every
+goroutine printed again as the runtime printed it, each frame's function,
+file:line, +0x offset and pc= computed from the binary, with each physical
+frame's bytes and the inlined frames marked after "  # ". Frames where the
+binary disagrees with the dump (a dump of another build) are marked
+"# differs" and the exit status is 1. --json, --no-inline and
+--pc-is-exact read the dump's PCs instead.
+
+\b
 --format addr2line is a drop-in for `go tool addr2line BINARY`: addresses
 read as it reads them (one per line, hex with or without 0x), each looked
 up as an exact PC, printed as it prints them: the physical function's full
@@ -103,7 +113,11 @@ def symbolize_cmd(binary_path: str, pcs: tuple[str, ...], arch: str | None, as_j
     if fmt == "addr2line" and not as_json:
         _addr2line(b, pcs, slide, anchor)
         return
-    res = resolve_pc_input(b, pcs, slide, anchor)
+    text = None if pcs else read_stdin_text()
+    if fmt == "go" and not as_json and text is not None and \
+            _reprint_dump(b, text, slide, anchor, no_inline or pc_is_exact):
+        return
+    res = resolve_pc_input(b, pcs, slide, anchor, text)
     cfg = SymbolizeConfig(slide=res.slide, pc_is_exact=pc_is_exact, inline=not no_inline)
     result = symbolize(b, res.pcs, cfg)
     for i in result.unknown:
@@ -113,6 +127,42 @@ def symbolize_cmd(binary_path: str, pcs: tuple[str, ...], arch: str | None, as_j
     out.flush()
     if result.unknown:
         raise SystemExit(EXIT_FORMAT)
+
+
+def _reprint_dump(b, text: str, slide: str | None, anchor: str | None, plain: bool) -> bool:
+    """A goroutine dump in, the dump out (gosym.dump); False when the text is no
+    dump (or --no-inline/--pc-is-exact ask for frames of PCs)."""
+    from .. import pcinput
+    from ..dump import reprint
+    from ..errors import FormatError
+    from ..goroutine_profile import looks_like_dump, parse_debug2
+    from ..render.dump import write_dump
+    lines = text.splitlines()
+    if plain or not looks_like_dump(lines):
+        return False
+    try:
+        profile = parse_debug2(lines)
+    except FormatError as e:
+        warn(f"the input looks like a goroutine dump but is not one ({e}); reading its PCs")
+        return False
+    if slide is not None or anchor is not None:
+        shift = pcinput.resolve_slide(b, None if slide is None else
+                                      parse_int(slide, "--slide", signed=True),
+                                      anchor_argument(anchor))
+    else:
+        got = pcinput.infer_slide(b, pcinput.parse_lines(lines).items)
+        shift = got[0] if got else 0
+        if shift:
+            warn(f"slide {shift:#x} (inferred from {got[1]} lines with pc and function+offset)")
+    r = reprint(b, profile, lines, shift)
+    out = Output()
+    write_dump(out, r)
+    out.flush()
+    bad = sum(1 for g in r.goroutines for f in g.frames if f.differs)
+    if bad:
+        warn(f"{bad} frames of the dump differ from the binary's answer (marked '# differs')")
+        raise SystemExit(EXIT_FORMAT)
+    return True
 
 
 def _addr2line(b, pcs: tuple[str, ...], slide: str | None, anchor: str | None) -> None:

@@ -86,6 +86,12 @@ class Container:
             return self._mapped[i]
         return None
 
+    def is_mapped(self, addr: int) -> bool:
+        """addr lies in the image's address space, whether or not the file holds its
+        bytes (.bss; the code a core file did not dump)."""
+        return self.section_at(addr) is not None or \
+            any(s.contains_addr(addr) for s in self.sections if not s.file_size and s.addr)
+
     def addr_to_offset(self, addr: int) -> int | None:
         s = self.section_at(addr)
         if s is None or addr - s.addr >= s.file_size:
@@ -118,7 +124,21 @@ class Container:
         if off is None or s is None or addr + size > s.addr + s.file_size or \
                 off + size > len(self.data):
             raise FormatError(f"address {addr:#x} (+{size}) is not mapped from the file")
-        return self.data[off:off + size]
+        return self.view(off, addr, size)
+
+    def view(self, offset: int, addr: int, size: int) -> memoryview:
+        """size bytes of the file at offset, loaded at addr: pointers the loader
+        rewrites (Mach-O chained fixups) hold the value the process sees."""
+        raw = self.data[offset:offset + size]
+        fixes = self.fixups_in(addr, addr + size)
+        if not fixes:
+            return raw
+        patched = bytearray(raw)
+        for slot, value in fixes:
+            word = struct.pack(self.byte_order + "Q", value)
+            lo, hi = max(slot, addr), min(slot + 8, addr + size)
+            patched[lo - addr:hi - addr] = word[lo - slot:hi - slot]
+        return memoryview(bytes(patched))
 
     @property
     def endian(self) -> str:
@@ -135,11 +155,10 @@ class Container:
         fixed = self.relocated_word(addr)
         if fixed is not None:
             return fixed
-        raw = struct.unpack(self.word_format, self.read(addr, self.ptr_size))[0]
-        return self.decode_pointer(raw)
+        return struct.unpack(self.word_format, self.read(addr, self.ptr_size))[0]
 
     def read_plain_word(self, addr: int) -> int:
-        """A pointer-sized integer at addr (no relocation or fixup decoding)."""
+        """A pointer-sized integer at addr (a length or offset: no relocation applied)."""
         return int.from_bytes(self.read(addr, self.ptr_size), self.endian)
 
     def read_words(self, addr: int, count: int) -> list[int]:
@@ -148,12 +167,14 @@ class Container:
 
     # --- hooks for adapters ---------------------------------------------------
     def relocated_word(self, addr: int) -> int | None:
-        """The value a dynamic relocation stores at addr, if any (ELF RELA)."""
+        """The value a dynamic relocation or fixup stores at addr, if any."""
         return None
 
-    def decode_pointer(self, raw: int) -> int:
-        """Undo an on-disk pointer encoding (Mach-O chained fixups)."""
-        return raw
+    def fixups_in(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        """(slot address, value) of the encoded pointers overlapping [lo, hi) that the
+        loader rewrites in place (Mach-O chained fixups); [] where the file holds
+        plain values."""
+        return []
 
     def symbol(self, name: str) -> int | None:
         """Address of a named symbol, or None; may be slow on first use."""

@@ -86,7 +86,9 @@ def _pyelftools_header(stream) -> tuple[_ElfHeader, list[Section]]:
             # loadable segments are all there is; the table is found by scanning.
             for i, seg in enumerate(elf.iter_segments()):
                 h = seg.header
-                if h["p_type"] == "PT_LOAD" and h["p_filesz"]:
+                # A core lists every mapping of the process, the ones it did not
+                # dump too (p_filesz 0): those are kept as address space without bytes.
+                if h["p_type"] == "PT_LOAD" and (h["p_filesz"] or elf["e_type"] == "ET_CORE"):
                     sections.append(Section(name=f"PT_LOAD[{i}]", segment="",
                                             addr=h["p_vaddr"], size=h["p_memsz"],
                                             offset=h["p_offset"],
@@ -209,6 +211,14 @@ class ElfContainer(Container):
         if i < len(off) and int(off[i]) == addr:
             return int(add[i])
         return None
+
+    def relocations_in(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        """(slot, value) of the relative relocations whose slot is in [lo, hi)."""
+        if self.elf_type != "ET_DYN":
+            return []
+        off, add = self._rela()
+        i, j = np.searchsorted(off, [lo, hi])
+        return list(zip(off[i:j].tolist(), add[i:j].tolist()))
 
     def relocation_refs(self, value: int) -> Iterator[int]:
         if self.elf_type != "ET_DYN":

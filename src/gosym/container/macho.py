@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from functools import cache
 
-import struct
-
 from .._lazy import np
 from macholib import mach_o
 from macholib.MachO import MachO
 
 from ..errors import FormatError, UnsupportedError
 from .base import Container, Section
+from .chained_fixups import ChainedFixups, Segment
 
 _CPU_ARCH = {0x01000007: "amd64", 0x0100000C: "arm64"}
 _CPU_OTHER = {7: "386", 12: "arm", 18: "ppc", 0x01000012: "ppc64", 0x0200000C: "arm64_32"}
@@ -62,13 +61,17 @@ class MachOContainer(Container):
         sections: list[Section] = []
         self.text_vmaddr = 0
         self._symtab_cmd = None
-        self.chained_fixups = False  # pointers in data are encoded (ld64, macOS 12+)
+        self.segments: list[Segment] = []  # in load-command order: chained fixups index them
+        self._fixups_cmd: tuple[int, int] | None = None  # LC_DYLD_CHAINED_FIXUPS (offset, size)
+        self._fixups: ChainedFixups | None = None
         try:
             for lc, cmd, data in header.commands:
                 if lc.cmd == mach_o.LC_SEGMENT_64:
                     segname = cmd.segname.rstrip(b"\0").decode("latin-1")
                     if segname == "__TEXT":
                         self.text_vmaddr = cmd.vmaddr
+                    self.segments.append(Segment(cmd.vmaddr, cmd.vmsize, base + cmd.fileoff,
+                                                 cmd.filesize))
                     for sect in data:
                         zerofill = (sect.flags & 0xFF) in _ZEROFILL
                         sections.append(Section(
@@ -79,31 +82,43 @@ class MachOContainer(Container):
                 elif lc.cmd == mach_o.LC_SYMTAB:
                     self._symtab_cmd = (base + cmd.symoff, cmd.nsyms, base + cmd.stroff, cmd.strsize)
                 elif lc.cmd == _LC_DYLD_CHAINED_FIXUPS:
-                    self.chained_fixups = True
+                    self._fixups_cmd = (base + cmd.dataoff, cmd.datasize)
         except Exception as e:
             raise FormatError(f"malformed Mach-O load commands: {type(e).__name__}: {e}") from None
         super().__init__(path, buf, sections)
         self._symbols: tuple[np.ndarray, bytes] | None = None
 
     # --- chained fixups ---------------------------------------------------------
-    def decode_pointer(self, raw: int) -> int:
-        """Pointers rebased by dyld's chained fixups store target + "next" bits.
+    @property
+    def chained_fixups(self) -> ChainedFixups | None:
+        """The file's chained fixups (Apple's linker, macOS 12+ targets), None without.
 
-        DYLD_CHAINED_PTR_64 keeps the target vmaddr in bits 0-35 (high byte in
-        36-43); DYLD_CHAINED_PTR_64_OFFSET keeps it relative to the image base.
-        Plain pointers (the Go linker's own output, which rebases with
-        LC_DYLD_INFO opcodes) pass through unchanged: only files with
-        LC_DYLD_CHAINED_FIXUPS are decoded, so integers that look like image
-        offsets are not turned into addresses.
+        Files linked this way store every rebased pointer encoded; the Go linker's
+        own output rebases with LC_DYLD_INFO opcodes and stores plain pointers.
         """
-        if not self.chained_fixups or raw == 0 or self.section_at(raw) is not None or raw >> 63:
-            return raw
-        target = (raw & 0xFFFFFFFFF) | (((raw >> 36) & 0xFF) << 56)
-        if self.section_at(target) is not None:
-            return target
-        if self.section_at(target + self.text_vmaddr) is not None:
-            return target + self.text_vmaddr
-        return raw
+        if self._fixups is None and self._fixups_cmd is not None:
+            offset, size = self._fixups_cmd
+            self._fixups = ChainedFixups(self.data, offset, size, self.segments,
+                                         self.text_vmaddr)
+        return self._fixups
+
+    def relocated_word(self, addr: int) -> int | None:
+        fixups = self.chained_fixups
+        return None if fixups is None else fixups.word_at(addr)
+
+    def fixups_in(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        fixups = self.chained_fixups
+        if fixups is None:
+            return []
+        return [(slot, value) for slot, value, _bind in fixups.in_range(lo, hi)]
+
+    def relocation_refs(self, value: int):
+        fixups = self.chained_fixups
+        if fixups is None:
+            return
+        slots, values = fixups.all()
+        for i in np.nonzero(values == np.uint64(value))[0]:
+            yield int(slots[i])
 
     # --- symbols -------------------------------------------------------------
     def _symtab(self):

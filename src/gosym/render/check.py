@@ -22,7 +22,13 @@ An SP adjustment the assembler splits in two (arm64 epilogues of frames of
 the second instruction. --strict counts these as mismatches.
 
 \b
-Exit status: 0 when nothing mismatches, 1 otherwise.
+A check that compared too little is not a pass: when no function was
+checked, or more than half of the selected ones were skipped, the verdict is
+INCOMPLETE (JSON "verdict": "incomplete").
+
+\b
+Exit status: 0 when more than half of the selected functions were checked
+and none mismatches (OK); 1 for MISMATCH or INCOMPLETE.
 """
 
 
@@ -36,6 +42,7 @@ def write_check(out: Output, report: CheckReport, strict: bool, fmt: str) -> Non
 
 def report_json(report: CheckReport, strict: bool) -> dict:
     return {
+        "verdict": report.verdict,
         "functions": report.functions,
         "checked": report.checked,
         "consistent": report.consistent,
@@ -52,6 +59,11 @@ def report_json(report: CheckReport, strict: bool) -> dict:
     }
 
 
+def skipped_text(report: CheckReport) -> str:
+    """The skip counts by reason: "no_code 3, spwrite 7" ("none" without any)."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())) or "none"
+
+
 def _write_text(out: Output, report: CheckReport, strict: bool) -> None:
     w = out.write
     if report.nosplit:
@@ -66,8 +78,12 @@ def _write_text(out: Output, report: CheckReport, strict: bool) -> None:
         w(f"SPLIT_ADJUST {s.function} {s.pc:#x}: SP adjustment split in two instructions; "
           f"the table overstates the frame by {s.bytes} bytes for one instruction"
           f"{' (counted as a mismatch: --strict)' if strict else ''}\n".encode())
-    skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())) or "none"
+    skipped = skipped_text(report)
     w((f"functions {report.functions}  checked {report.checked}  consistent {report.consistent}"
        f"  mismatched {len(report.mismatched)}  split_adjust {len(report.split_adjust)}"
        f"  nosplit {len(report.nosplit)}\nskipped: {skipped}\n").encode())
-    w(b"OK\n" if report.ok else b"MISMATCH\n")
+    if report.verdict == "incomplete":
+        w(f"INCOMPLETE: {report.checked} of {report.functions} functions checked, "
+          f"{report.functions - report.checked} skipped\n".encode())
+    else:
+        w(b"OK\n" if report.ok else b"MISMATCH\n")

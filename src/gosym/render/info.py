@@ -15,6 +15,8 @@ def info_dict(b) -> dict:
         "arch": b.arch,
         "os": b.goos,
         "fat_slices": getattr(b.container, "slices", None),
+        "core": None if not b.is_core else {
+            "executable": b.executable_path, "load_slide": b.load_slide},
         "go_version": bi.go_version or "unknown",
         "go_version_source": bi.source,
         "pclntab": {
@@ -60,6 +62,14 @@ def write_info(out: Output, d: dict, fmt: str) -> None:
          (f" (fat: {', '.join(d['fat_slices'])})" if d["fat_slices"] and len(d["fat_slices"]) > 1
           else "") + (", big-endian" if d.get("byte_order") == "big" else "")),
         ("os", d["os"] or "unknown"),
+    ]
+    core = d["core"]
+    if core is not None:
+        lines.append(("core of", "read alone: the memory of the process, code included"
+                      if core["executable"] is None else
+                      f"{core['executable']} (load slide {core['load_slide']:#x}; "
+                      "addresses are the process's)"))
+    lines += [
         ("go version", f"{d['go_version']} (from {d['go_version_source']})"),
         ("pclntab", f"Go {p['version']}+ layout, magic {p['magic']}, {p['size']} bytes at "
                     f"{p['address']:#x} ({p['source']})"),

@@ -1,0 +1,3 @@
+module example.com/diffpair
+
+go 1.19

@@ -1,0 +1,3 @@
+module example.com/shlib
+
+go 1.19

@@ -1,0 +1,3 @@
+module example.com/stackmem
+
+go 1.19
