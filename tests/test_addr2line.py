@@ -41,6 +41,10 @@ def _input(b) -> str:
 
 def _compare(path: str) -> None:
     b = opened(path)
+    if b.container.format == "pe" and not b.container.has_symbols:
+        # cmd/internal/objfile/pe.go finds the table only through the
+        # runtime.pclntab symbol, which -s removes: addr2line cannot read it.
+        pytest.skip("go tool addr2line cannot read a PE file without COFF symbols")
     text = _input(b)
     go = run_go_tool("addr2line", path, input=text.encode())
     if go is None:

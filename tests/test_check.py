@@ -23,14 +23,14 @@ from click.testing import CliRunner
 
 from conftest import ALL_TESTBINS, REALBINS, binary_id, known_pcsp_defects, need, opened
 
-from gosym.check import CheckConfig, check_binary
+from gosym.check import CHECKED_ARCHES, CheckConfig, check_binary
 from gosym.cli import main
 from gosym.pclntab import Table
 from gosym.prologue import has_stack_check
 
 PINS_PATH = Path(__file__).parent / "data" / "check_pins.json"
 REGEN = os.environ.get("GOSYM_REGEN") == "1"
-ESBUILD = [r for r in REALBINS if r.package.startswith("esbuild")]
+ESBUILD = [r for r in REALBINS if r.package.startswith(("esbuild", "@esbuild/"))]
 
 
 @functools.lru_cache(maxsize=None)
@@ -49,15 +49,23 @@ def _pin_of(rep) -> dict:
             "split_adjust": len(rep.split_adjust), "nosplit": len(rep.nosplit)}
 
 
-def _check_against_pins(key: str, rep) -> None:
-    got = _pin_of(rep)
-    if REGEN:
-        pins = _pins()
-        pins[key] = got
-        PINS_PATH.parent.mkdir(parents=True, exist_ok=True)
-        lines = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in sorted(pins.items())]
-        PINS_PATH.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+def _record_pins(key: str, rep) -> None:
+    """With GOSYM_REGEN=1, pin the counts of one binary. Called before any
+    assertion: a binary whose assertions fail is still recorded (and still
+    fails), instead of being left out of the pins and skipped ever after."""
+    if not REGEN:
         return
+    pins = _pins()
+    pins[key] = _pin_of(rep)
+    PINS_PATH.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in sorted(pins.items())]
+    PINS_PATH.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+
+
+def _check_against_pins(key: str, rep) -> None:
+    if REGEN:
+        return  # recorded by _record_pins
+    got = _pin_of(rep)
     want = _pins().get(key)
     if want is None:
         pytest.skip(f"no pinned counts for {key}; run GOSYM_REGEN=1 pytest tests/test_check.py")
@@ -75,19 +83,42 @@ def _assert_consistent(rep, known_defects: set[str] = frozenset()) -> None:
 
 @pytest.mark.parametrize("tb", need(ALL_TESTBINS, "test binaries"), ids=binary_id)
 def test_check_testbin(tb):
+    if tb.goarch not in CHECKED_ARCHES:
+        _assert_refused(tb)
+        return
     rep = report(str(tb.path))
-    _assert_consistent(rep)
+    _record_pins(tb.id, rep)
+    _assert_consistent(rep, known_pcsp_defects(tb.goos, tb.goarch, tb.go_version))
     # Go's own builds skip only what pcsp can't describe: SPWRITE assembly and
-    # functions without a table. Nothing is left undecodable or unresolved.
-    assert set(rep.skipped) <= {"spwrite", "no_pcsp"}, rep.skipped
+    # functions without a table. On amd64, 386 and arm64 nothing is left
+    # undecodable or unresolved; on arm and riscv64 some runtime assembly still
+    # is (stack switches through registers the check doesn't follow, riscv64
+    # instructions capstone 5 does not decode): counted, and pinned.
+    allowed = {"spwrite", "no_pcsp"}
+    if tb.goarch in ("arm", "riscv64"):
+        allowed |= {"stack_switch", "undecodable"}
+    assert set(rep.skipped) <= allowed, rep.skipped
     _check_against_pins(tb.id, rep)
 
 
 @pytest.mark.parametrize("rb", need(ESBUILD, "esbuild binaries"), ids=binary_id)
 def test_check_realbin(rb):
+    if rb.goarch not in CHECKED_ARCHES:
+        _assert_refused(rb)
+        return
     rep = report(str(rb.path))
+    _record_pins(rb.id, rep)
     _assert_consistent(rep, known_pcsp_defects(rb.goos, rb.goarch, rb.go_version))
     _check_against_pins(rb.id, rep)
+
+
+def _assert_refused(tb) -> None:
+    """An architecture check does not decode: one clear line, exit status 1."""
+    res = CliRunner().invoke(main, ["check", str(tb.path)])
+    assert res.exit_code == 1
+    assert res.stderr.count("\n") == 1 and f"check does not cover {tb.goarch} yet" in res.stderr
+    assert res.stdout == ""
+    assert has_stack_check(opened(str(tb.path))) is None
 
 
 def _prologue_agrees(path: str) -> None:
@@ -104,6 +135,8 @@ def _prologue_agrees(path: str) -> None:
 
 @pytest.mark.parametrize("tb", need(ALL_TESTBINS, "test binaries"), ids=binary_id)
 def test_prologue_matches_check_testbin(tb):
+    if tb.goarch not in CHECKED_ARCHES:
+        pytest.skip(f"check does not cover {tb.goarch}")
     _prologue_agrees(str(tb.path))
 
 

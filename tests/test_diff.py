@@ -240,6 +240,27 @@ def test_recursion_flags_match_objdump(tb):
     assert "main.walk" in ours  # the source calls it recursively
 
 
+def _other_call_platforms() -> list:
+    """callers default builds of the other platforms whose calls diff finds
+    (386 and amd64 E8 rel32, arm64 BL): Windows, linux/386, the BSDs ..."""
+    from conftest import ALL_TESTBINS
+
+    return [b for b in ALL_TESTBINS if b.program == "callers" and b.variant == "default" and
+            b.goarch in ("386", "amd64", "arm64") and
+            not (b.goos in ("linux", "darwin") and b.goarch in ("amd64", "arm64"))]
+
+
+@pytest.mark.parametrize("tb", need(_other_call_platforms(), "callers builds"),
+                         ids=lambda b: getattr(b, "id", "none"))
+def test_recursion_flags_match_objdump_other_platforms(tb):
+    f = facts(str(tb.path), r"^main\.[a-z]")
+    names = [n.decode() for n in f.names]
+    calls = self_calls(opened(str(tb.path)), f.indices)
+    ours = {names[k] for k in calls}
+    assert ours == _objdump_self_calls(tb, names)
+    assert "main.recurse" in ours  # the source calls it recursively
+
+
 @pytest.mark.parametrize("tb", [b for b in _need_builds if b is None or b.out_dir is not None],
                          ids=lambda b: getattr(b, "id", "none"))
 def test_walk_frame_is_the_measured_distance(tb):
@@ -618,11 +639,14 @@ def _mode_pairs() -> list:
              if b.program == "callers"}
     out = []
     for (ver, goos, arch, variant), b in sorted(cells.items()):
-        if goos != "linux" or variant != "default" or ver not in ("1.19.8", "1.27.3") or \
-                arch not in ("amd64", "arm64"):
+        if variant != "default" or ver not in ("1.19.8", "1.27.3"):
             continue
-        for other in (("linux", "stripped"), ("linux", "pie-stripped"), ("linux", "extpie"),
-                      ("darwin", "default")):
+        if goos == "linux" and arch in ("amd64", "arm64"):
+            others = (("linux", "stripped"), ("linux", "pie-stripped"), ("linux", "extpie"),
+                      ("darwin", "default"))
+        else:  # every other platform (word size, byte order, container): against stripped
+            others = ((goos, "stripped"),)
+        for other in others:
             z = cells.get((ver, other[0], arch, other[1]))
             if z is not None:
                 out.append(pytest.param(b, z, id=f"go{ver}-{arch}-default-{other[0]}-{other[1]}"))

@@ -1,8 +1,10 @@
 """`gosym frames` and the frame-size library calls against Go's own answers.
 
 * DWARF ``.debug_frame`` (compressed in Go's ELF output; pyelftools decompresses
-  it) decoded independently: CFA = sp_delta + 8 on amd64, = sp_delta on arm64.
-* ``-gcflags=-S`` ``locals=``: max_sp_delta = locals on amd64, locals + 8 on arm64.
+  it) decoded independently: CFA = sp_delta + 8 on amd64, + 4 on 386, = sp_delta
+  on the link-register architectures.
+* ``-gcflags=-S`` ``locals=``: max_sp_delta = locals on amd64, 386 and riscv64,
+  locals + MinFrameSize on the other link-register architectures.
 * ``go tool nm``: the function that holds a PC.
 * Mach-O builds agree with the ELF builds of the same program and Go version.
 """
@@ -19,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from binaries import parse_asm_locals, parse_nm
-from conftest import ALL_TESTBINS, binary_id, need, opened
+from conftest import ALL_TESTBINS, DWARF_SP, MIN_FRAME_SIZE, RETURN_SLOT, binary_id, need, opened
 
 from gosym.cli import main
 from gosym.pclntab import func_name_for_print
@@ -27,8 +29,8 @@ from gosym.pclntab import func_name_for_print
 LINUX_UNSTRIPPED = [b for b in ALL_TESTBINS if b.goos == "linux" and not b.stripped]
 WITH_ASM = [b for b in ALL_TESTBINS if b.asm_path is not None and b.variant == "default"]
 DARWIN_DEFAULT = [b for b in ALL_TESTBINS if b.goos == "darwin" and b.variant == "default"]
-SLOT = {"amd64": 8, "arm64": 0}  # return-address slot counted in the CFA
-SP_REG = {"amd64": 7, "arm64": 31}  # DWARF register numbers of SP
+SLOT = {arch: RETURN_SLOT.get(arch, 0) for arch in MIN_FRAME_SIZE}  # counted in the CFA
+SP_REG = DWARF_SP
 
 
 def run(*args: str) -> str:
@@ -136,12 +138,18 @@ def test_max_sp_delta_matches_compiler_locals(tb):
     for name, loc in locals_.items():
         if name not in got:
             continue  # inlined away, or instantiated under another name
-        if tb.goarch == "amd64":
+        if tb.goarch in RETURN_SLOT or tb.goarch == "riscv64":
+            # amd64, 386: the return address is above the frame; riscv64 counts
+            # the saved LR's slot in Locals already (cmd/internal/obj/riscv/obj.go:
+            # "stacksize += ctxt.Arch.FixedFrameSize" before "Locals = stacksize").
             assert got[name] == loc, name
         else:
             if loc == 0:
                 continue  # leaf without a frame: no saved LR either
-            assert got[name] == loc + 8, name
+            # The other assemblers set Locals to the compiler's frame and add the
+            # fixed frame bottom that holds LR (autosize += FixedFrameSize;
+            # arm64 and arm: the LR/frame-pointer word).
+            assert got[name] == loc + MIN_FRAME_SIZE[tb.goarch], name
         compared += 1
     assert compared >= 2
 

@@ -462,6 +462,22 @@ def test_profile_of_another_binary(tb):
     assert missing.exit_code == 2 and missing.stderr.startswith("gosym: error: ")
 
 
+def test_other_architectures_refused():
+    """The accounting rules here are amd64's and arm64's: a binary of another
+    architecture gets one clear line and exit status 1, not numbers."""
+    tb = next((b for b in CELLS if b.variant == "default"), None)
+    other = next((b for b in ALL_TESTBINS if b.program == "callers" and b.variant == "default"
+                  and b.goarch not in ("amd64", "arm64")), None)
+    if tb is None or other is None:
+        pytest.skip("needs a stackmem test binary and a callers build of another "
+                    "architecture; run `make testbins`")
+    r = CliRunner().invoke(main, ["stackmem", str(other.path),
+                                  str(tb.out_dir / "goroutine.debug2.txt")])
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr.count("\n") == 1
+    assert f"stackmem does not cover {other.goarch} yet" in r.stderr
+
+
 def test_go_quoted_labels():
     assert gp.go_unquote(r'"a\"b\\c\x41\u00e9\n"')[0] == 'a"b\\cAé\n'
     assert gp._parse_label_map('{"k":"v", "x y":"1\\t2"}', 1) == {"k": "v", "x y": "1\t2"}

@@ -376,6 +376,10 @@ def test_realbins_exact_pcs_against_addr2line(rb):
     if tool is None:
         pytest.skip("no Go toolchain with addr2line in the cache")
     b = opened(str(rb.path))
+    if b.container.format == "pe" and not b.container.has_symbols:
+        # cmd/internal/objfile/pe.go finds the table only through the
+        # runtime.pclntab symbol, which -s removes: addr2line cannot read it.
+        pytest.skip("go tool addr2line cannot read a PE file without COFF symbols")
     ents = b.table.entries.tolist()
     rnd = random.Random(7)
     pcs = []

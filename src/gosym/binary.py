@@ -26,10 +26,24 @@ if TYPE_CHECKING:
     from .callframes import Frame, SymbolizeConfig
     from .pcbatch import PCBatch
 
-# Return-address slot pushed by CALL, counted in a frame's size (runtime/traceback.go:
-# "call instruction pushes return PC"; architectures with a link register save it
-# inside the frame).
-RETURN_ADDRESS_SLOT = {"amd64": 8, "arm64": 0}
+# Return-address slot pushed by CALL, counted in a frame's size. runtime/traceback.go:
+# ``usesLR = sys.MinFrameSize > 0``; where !usesLR "the call instruction pushes the
+# return PC" above the frame (frame.fp = sp + funcspdelta + PtrSize): amd64 and 386
+# (internal/goarch/goarch_{amd64,386}.go: _MinFrameSize = 0). Every other
+# architecture calls with a link register (BL/JAL/BRASL) and the callee's prologue
+# saves it at 0(SP) inside its own frame (cmd/internal/obj/{arm,arm64,ppc64,s390x,
+# riscv,loong64,mips}: "save LR" in preprocess), which pcsp already counts; their
+# MinFrameSize (arm, mips, mipsle 4; arm64, riscv64, s390x, loong64, mips64x 8;
+# ppc64x 32) is part of that frame.
+RETURN_ADDRESS_SLOT = {"amd64": 8, "386": 4, "arm64": 0, "arm": 0, "ppc64": 0, "ppc64le": 0,
+                       "s390x": 0, "riscv64": 0, "loong64": 0, "mips": 0, "mipsle": 0,
+                       "mips64": 0, "mips64le": 0}
+
+# A source file of each GOOS's runtime (runtime/os_<goos>.go), for binaries whose
+# build info does not name GOOS (before Go 1.18). Ports that compile two of these
+# files come first: illumos also has os_solaris.go, android os_linux.go.
+_RUNTIME_OS_FILES = ("android", "illumos", "linux", "darwin", "windows", "freebsd", "netbsd",
+                     "openbsd", "dragonfly", "solaris", "aix", "plan9")
 
 # runtime functions whose funcID is special; used to name funcID values without
 # hard-coding one release's numbering (internal/abi/symtab.go changes between releases).
@@ -135,11 +149,31 @@ class GoBinary:
     def ptr_size(self) -> int:
         return self.table.ptr_size
 
-    @property
+    @cached_property
     def return_address_slot(self) -> int:
-        """Bytes of the return address CALL pushes (amd64: 8; 0 where the link
-        register is saved inside the frame)."""
+        """Bytes of the return address CALL pushes (amd64: 8, 386: 4; 0 where the
+        link register is saved inside the frame)."""
         return RETURN_ADDRESS_SLOT[self.arch]
+
+    @property
+    def byte_order(self) -> str:
+        """"little" or "big" (the table's, which is the program's)."""
+        return self.table.endian
+
+    @cached_property
+    def goos(self) -> str | None:
+        """The operating system the binary was built for: the build info's GOOS
+        setting (Go 1.18+), else which runtime/os_<goos>.go its table names, else
+        what the file format says (PE: windows; Mach-O: darwin)."""
+        for key, value in self.buildinfo.settings:
+            if key == "GOOS" and value:
+                return value
+        for goos in _RUNTIME_OS_FILES:
+            if self.table.has_string(f"runtime/os_{goos}.go".encode()):
+                return goos
+        if self.container.format == "macho":
+            return "darwin"
+        return self.container.goos
 
     @property
     def is_core(self) -> bool:

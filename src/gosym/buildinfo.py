@@ -4,7 +4,8 @@
 magic, the pointer size and a flags byte (debug/buildinfo/buildinfo.go).
 Since Go 1.18 (flag bit 2) the version and module info follow inline as
 varint-prefixed strings at offset 32; before that, two pointers at offset 16
-point at Go string headers.
+point at Go string headers (pointer-sized words, big-endian when flag bit 1
+is set).
 """
 
 from __future__ import annotations
@@ -76,8 +77,7 @@ def read_buildinfo(container: Container) -> BuildInfo:
     section = container.section(".go.buildinfo") or container.section("__go_buildinfo")
     candidates = []
     if section is not None and section.file_size >= 32:
-        candidates.append((section.offset, ".go.buildinfo" if container.format == "elf"
-                           else "__go_buildinfo"))
+        candidates.append((section.offset, section.name))
     else:
         # Stripped of its section header? The blob is 16-byte aligned in the file.
         pos = container.buf.find(BUILDINFO_MAGIC)
@@ -128,13 +128,15 @@ def _decode_buildinfo(container: Container, offset: int, source: str) -> BuildIn
             n, pos = _uvarint(blob, pos)
             modinfo = blob[pos:pos + n].decode("utf-8", "replace")
         else:
-            if ptr_size != 8 or flags & 1:
+            if ptr_size not in (4, 8):
                 return None
             addr = _address_of_offset(container, offset)
             if addr is None:
                 return None
-            # Pointers: relocated or, in Mach-O files with chained fixups, encoded.
-            vptr, mptr = container.read_word(addr + 16), container.read_word(addr + 24)
+            # Two pointers in the program's byte order (flags bit 0: big-endian),
+            # relocated or, in Mach-O files with chained fixups, encoded.
+            vptr = container.read_word(addr + 16)
+            mptr = container.read_word(addr + 16 + ptr_size)
             version = _read_gostring(container, vptr)
             modinfo = _read_gostring(container, mptr)
     except Exception:
@@ -153,7 +155,9 @@ def _read_gostring(container: Container, addr: int) -> str:
     file does not hold.
     """
     try:
-        ptr, n = container.read_word(addr), int.from_bytes(container.read(addr + 8, 8), "little")
+        word = container.ptr_size  # a string header: data pointer, length
+        ptr = container.read_word(addr)
+        n = int.from_bytes(container.read(addr + word, word), container.endian)
         if n > _MAX_STRING:
             return ""
         return bytes(container.read(ptr, n)).decode("utf-8", "replace")

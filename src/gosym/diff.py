@@ -297,10 +297,13 @@ def _entry_nameoffs(b: GoBinary, trees: np.ndarray, sizes: np.ndarray) -> np.nda
         raw = None
     if raw is not None:
         rel = at - lo
-        return (raw[rel].astype(np.int64) | raw[rel + 1].astype(np.int64) << 8 |
-                raw[rel + 2].astype(np.int64) << 16 | raw[rel + 3].astype(np.int64) << 24)
+        # The four bytes of each, least significant first, in the table's byte order.
+        order = (3, 2, 1, 0) if t.endian == "big" else (0, 1, 2, 3)
+        return (raw[rel + order[0]].astype(np.int64) | raw[rel + order[1]].astype(np.int64) << 8 |
+                raw[rel + order[2]].astype(np.int64) << 16 |
+                raw[rel + order[3]].astype(np.int64) << 24)
     # Trees in several sections: one read per entry (rare).
-    return np.array([int.from_bytes(b.container.read(a, 4), "little") for a in at.tolist()],
+    return np.array([int.from_bytes(b.container.read(a, 4), t.endian) for a in at.tolist()],
                     np.int64)
 
 
@@ -317,8 +320,9 @@ class SelfCall:
 def self_calls(b: GoBinary, indices: np.ndarray) -> dict[int, SelfCall]:
     """Functions (positions in ``indices``) that call their own entry directly.
 
-    A numpy pass finds the call encodings (amd64 ``E8 rel32``, arm64 ``BL
-    imm26``) aimed at the function's own entry; capstone decodes each from the
+    A numpy pass finds the call encodings (amd64 and 386 ``E8 rel32``, arm64
+    ``BL imm26``; other architectures are not searched) aimed at the
+    function's own entry; capstone decodes each from the
     nearest instruction boundary the line table gives (pc-value rows start at
     instructions) and keeps the real calls. The function's inline tree at the
     call says whether it comes from an inlined body.
@@ -377,7 +381,9 @@ def _call_candidates(b: GoBinary, entries: np.ndarray, ends: np.ndarray) -> dict
                                    zip(entries.tolist(), ends.tolist())]), np.uint8)
     first = np.cumsum(sizes) - sizes  # where each function starts in the buffer
     total = len(code)
-    if b.arch == "amd64":
+    if b.arch not in ("amd64", "386", "arm64"):
+        return out
+    if b.arch in ("amd64", "386"):
         pos = np.flatnonzero(code[:max(total - 4, 0)] == 0xE8)
         # rel32 after each E8 byte: an unaligned int32 view at every position
         rel = np.ndarray((max(total - 3, 0),), "<i4", code, 0, (1,))[pos + 1].astype(np.int64) \
@@ -406,13 +412,14 @@ def _confirm_call(b: GoBinary, entry: int, end: int, pcs: list[int],
                   boundaries: np.ndarray) -> int | None:
     """The first candidate that capstone decodes as a call to entry, if any.
 
-    amd64 instructions are decoded from the nearest known instruction start
-    before the candidate (Go's amd64 code holds no data between them); arm64
-    instructions are the aligned word itself."""
+    amd64 and 386 instructions are decoded from the nearest known instruction
+    start before the candidate (Go's x86 code holds no data between them);
+    arm64 instructions are the aligned word itself."""
     import capstone
 
-    if b.arch == "amd64":
-        cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    if b.arch in ("amd64", "386"):
+        mode = capstone.CS_MODE_64 if b.arch == "amd64" else capstone.CS_MODE_32
+        cs = capstone.Cs(capstone.CS_ARCH_X86, mode)
         for pc in sorted(pcs):
             start = int(boundaries[np.searchsorted(boundaries, pc, side="right") - 1])
             code = bytes(b.container.read(start, min(pc + 5, end) - start))

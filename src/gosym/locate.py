@@ -7,7 +7,8 @@ linked PIE merges the table into ``.data.rel.ro`` with no section of its own).
 
 moduledata (runtime/symtab.go) is found by searching data sections for a word
 equal to the table's address — its first field, ``pcHeader`` — applying
-dynamic relocations where the pointer is stored that way.
+dynamic relocations where the pointer is stored that way. Its fields are
+pointer-sized words (4 bytes on 32-bit programs) in the program's byte order.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from dataclasses import dataclass
 
 from .container import Container, Section
 from .errors import FormatError, NotGoBinaryError
-from .pclntab import GO12, GO116, GO118, MAGICS, Table, parse_header, probe_magic
+from .pclntab import GO12, GO116, GO118, MAGICS, Table, parse_header, probe_table
 
 # Real binaries hold one table (and a stray magic or two); a file with more
 # candidates than this is hostile, and validating each costs O(its nfunc).
 _MAX_CANDIDATES = 64
 _TABLE_SECTIONS = (".gopclntab", ".data.rel.ro.gopclntab", "__gopclntab")
+_ENDIAN = {"<": "little", ">": "big"}
 
 
 @dataclass(frozen=True)
@@ -85,14 +87,16 @@ def scan_for_table(container: Container,
         if not s.file_size or s.size < 64:
             continue
         end = min(s.offset + s.file_size, len(container.data))
+        # The magic in the program's byte order (the table's is the program's).
         for magic in MAGICS:
-            needle = magic.to_bytes(4, "little") + b"\0\0"
+            needle = magic.to_bytes(4, _ENDIAN[container.byte_order]) + b"\0\0"
             pos = container.buf.find(needle, s.offset, end)
             tries = 0
             while pos >= 0 and tries < 10000:
                 tries += 1
                 # Tables are pointer-aligned.
-                if (pos - s.offset) % 8 == 0 and probe_magic(container.data, pos) is not None:
+                if (pos - s.offset) % container.ptr_size == 0 and \
+                        probe_table(container.data, pos) is not None:
                     validated += 1
                     if validated > _MAX_CANDIDATES:  # each costs O(nfunc): bound the work
                         return None
@@ -119,9 +123,9 @@ def table_problem(view) -> str | None:
     try:
         header = parse_header(view)
         table = Table(view, text_start=0)
-        entries = table.entries  # checks sorted order and record offsets
-        if len(entries) < 2:
-            return "no functions"
+        # Loads the functab (without numpy): checks sorted order and record
+        # offsets; the end entry is past a functab cut short.
+        table.entry_of(len(table))
         for i in sorted({0, header.nfunc // 2, header.nfunc - 1}):
             name = table.func(i).name
             if not name or not name.isprintable():
@@ -181,6 +185,7 @@ def find_moduledata(container: Container, table: Table, location: TableLocation,
                     go_minor: int | None) -> ModuleData | None:
     fields = moduledata_fields(table.layout.version, go_minor)
     h = table.header
+    word = container.ptr_size
     for addr in container.find_pointer_refs(location.address, _module_sections(container)):
         try:
             words = container.read_words(addr, fields["textsectmap"] + 3)
@@ -204,7 +209,7 @@ def find_moduledata(container: Container, table: Table, location: TableLocation,
         if gofunc is not None and container.section_at(gofunc) is None:
             gofunc = None  # points nowhere in the file: as good as unknown
         sect_ptr = words[fields["textsectmap"]]
-        sect_len = _plain_word(container, addr + 8 * (fields["textsectmap"] + 1))
+        sect_len = container.read_plain_word(addr + word * (fields["textsectmap"] + 1))
         textsects = _read_textsects(container, sect_ptr, sect_len)
         s = container.section_at(addr)
         how = "pointer to the table" + (f" in {s.full_name}" if s else "")
@@ -214,17 +219,12 @@ def find_moduledata(container: Container, table: Table, location: TableLocation,
     return None
 
 
-def _plain_word(container: Container, addr: int) -> int:
-    """An integer field (not a pointer): no relocation or fixup decoding."""
-    return int.from_bytes(container.read(addr, 8), "little")
-
-
 def _read_textsects(container: Container, ptr: int,
                     count: int) -> tuple[tuple[int, int, int], ...]:
     """moduledata.textsectmap: [(vaddr, end, baseaddr)], () when implausible.
 
     vaddr and end are offsets from the text start (integers); baseaddr is a
-    pointer. The runtime maps functab offsets through these only when there are
+    pointer; each is a uintptr. The runtime maps functab offsets through these only when there are
     several sections (moduledata.textOff), so a damaged map must not be used:
     sections must start at offset 0, be in order and not overlap.
     """
@@ -232,10 +232,11 @@ def _read_textsects(container: Container, ptr: int,
         return ()
     try:
         out = []
+        word = container.ptr_size
         for i in range(count):
-            at = ptr + 24 * i
-            vaddr, end = _plain_word(container, at), _plain_word(container, at + 8)
-            out.append((vaddr, end, container.read_word(at + 16)))
+            at = ptr + 3 * word * i
+            vaddr, end = container.read_plain_word(at), container.read_plain_word(at + word)
+            out.append((vaddr, end, container.read_word(at + 2 * word)))
     except FormatError:
         return ()
     prev_end = prev_base = 0

@@ -261,7 +261,7 @@ class Resolver:
             else:
                 at = 4 * pcdata_k
                 inl[has] = np.ascontiguousarray(
-                    cols["tail"][has][:, at:at + 4]).view("<u4").reshape(-1)
+                    cols["tail"][has][:, at:at + 4]).view(t.u32_dtype).reshape(-1)
         tree = np.zeros(len(ufunc), np.int64)
         hasfd = (nfuncdata > funcdata_k) & (inl != 0)
         if bool(hasfd.any()):
@@ -307,10 +307,12 @@ class Resolver:
             raise FormatError("inline tree index points past its section")
         foff = base_off + idx * size
         raw = np.frombuffer(c.buf, np.uint8)
+        # Byte k of an int32 is shifted by 8 * shift[k] (the table's byte order).
+        shift = (0, 8, 16, 24) if self.t.byte_order == "<" else (24, 16, 8, 0)
 
         def i32(at: np.ndarray) -> np.ndarray:
-            v = (raw[at].astype(np.int64) | (raw[at + 1].astype(np.int64) << 8) |
-                 (raw[at + 2].astype(np.int64) << 16) | (raw[at + 3].astype(np.int64) << 24))
+            v = (raw[at].astype(np.int64) << shift[0] | (raw[at + 1].astype(np.int64) << shift[1]) |
+                 (raw[at + 2].astype(np.int64) << shift[2]) | (raw[at + 3].astype(np.int64) << shift[3]))
             return np.where(v >= 1 << 31, v - (1 << 32), v)
 
         f = L.inline_fields

@@ -8,6 +8,12 @@ runtime/symtabinl.go (``inlinedCall``), internal/abi/symtab.go,
 cmd/link/internal/ld/pcln.go, debug/gosym/pclntab.go.
 
 The table never imports a container: it gets its bytes and the text start.
+Word size and byte order come from the header (pointer size byte; the magic's
+byte order is the table's, as debug/gosym/pclntab.go reads it): 32-bit
+programs have 4-byte uintptrs in the header, functab and ``_func`` before Go
+1.18, big-endian ones (ppc64, s390x, mips, mips64) store every field
+big-endian. Both are decided once per table: struct formats, array codes and
+numpy dtypes are chosen in the constructor, never per field read.
 Its public face has two halves: one function at a time (:meth:`Table.func`,
 :meth:`Table.find_index`, :meth:`Table.rows`: pure Python, cached, what a
 profiler's per-PC calls need) and columns of many functions at once
@@ -18,6 +24,7 @@ profiler's per-PC calls need) and columns of many functions at once
 from __future__ import annotations
 
 import struct
+import sys
 from array import array
 from bisect import bisect_right
 from itertools import compress, count, islice, repeat
@@ -184,6 +191,12 @@ class Header:
     pctab_offset: int
     functab_offset: int  # the (entry, record offset) pairs
     pcln_offset: int  # pclnOffset: _func record offsets in functab are relative to it (0: Go 1.2)
+    byte_order: str = "<"  # struct notation: "<" little-endian, ">" big-endian
+
+    @property
+    def endian(self) -> str:
+        """The byte order as int.from_bytes names it ("little" or "big")."""
+        return "little" if self.byte_order == "<" else "big"
 
     @property
     def magic_hex(self) -> str:
@@ -194,30 +207,43 @@ class Header:
         return self.version
 
 
-def probe_magic(data, pos: int = 0) -> int | None:
-    """The table magic at data[pos] if the first 8 header bytes look right."""
+def probe_table(data, pos: int = 0) -> tuple[int, str] | None:
+    """(magic, byte order) of the table at data[pos] if its first 8 header bytes
+    look right. The magic's byte order is the table's (debug/gosym/pclntab.go:
+    ``leMagic``/``beMagic``)."""
     if pos + 8 > len(data):
         return None
-    magic = int.from_bytes(data[pos:pos + 4], "little")
+    head = bytes(data[pos:pos + 4])
+    magic = int.from_bytes(head, "little")
+    order = "<"
     if magic not in MAGICS:
-        return None
+        magic = int.from_bytes(head, "big")
+        order = ">"
+        if magic not in MAGICS:
+            return None
     if data[pos + 4] != 0 or data[pos + 5] != 0:
         return None
     if data[pos + 6] not in (1, 2, 4) or data[pos + 7] not in (4, 8):
         return None
-    return magic
+    return magic, order
+
+
+def probe_magic(data, pos: int = 0) -> int | None:
+    """The table magic at data[pos] if the first 8 header bytes look right."""
+    got = probe_table(data, pos)
+    return None if got is None else got[0]
 
 
 def parse_header(data) -> Header:
     """Decode and bounds-check the header of the table that starts at data[0]."""
-    magic = probe_magic(data)
-    if magic is None:
+    probed = probe_table(data)
+    if probed is None:
         if len(data) < 8:
             raise FormatError("function table is truncated (shorter than its 8-byte header)")
         raise FormatError("no valid function table magic", 0)
+    magic, order = probed
+    endian = "little" if order == "<" else "big"
     quantum, ptr_size = data[6], data[7]
-    if ptr_size != 8:
-        raise FormatError("function table of a 32-bit program: not supported", 7)
     size = len(data)
     version = _VERSION_OF_MAGIC[magic]
 
@@ -225,7 +251,7 @@ def parse_header(data) -> Header:
         at = 8 + i * ptr_size
         if at + ptr_size > size:
             raise FormatError("function table header is truncated", at)
-        return int.from_bytes(data[at:at + ptr_size], "little")
+        return int.from_bytes(data[at:at + ptr_size], endian)
 
     if version == GO12:
         # nfunc, then functab of (entry, funcoff) uintptr pairs + an end entry,
@@ -235,12 +261,12 @@ def parse_header(data) -> Header:
         functab_size = nfunc * 2 * ptr_size + ptr_size
         if nfunc > size or functab + functab_size + 4 > size:
             raise FormatError(f"function count {nfunc} does not fit in the table", 8)
-        filetab = int.from_bytes(data[functab + functab_size:functab + functab_size + 4], "little")
+        filetab = int.from_bytes(data[functab + functab_size:functab + functab_size + 4], endian)
         if filetab + 4 > size:
             raise FormatError("file table offset out of range", functab + functab_size)
-        nfiles = int.from_bytes(data[filetab:filetab + 4], "little")
+        nfiles = int.from_bytes(data[filetab:filetab + 4], endian)
         header = Header(magic, version, quantum, ptr_size, nfunc, max(nfiles - 1, 0), 0,
-                        0, 0, filetab, 0, functab, 0)
+                        0, 0, filetab, 0, functab, 0, order)
     else:
         # nfunc, nfiles, [textStart (1.18+)], funcnameOffset, cuOffset,
         # filetabOffset, pctabOffset, pclnOffset (runtime/symtab.go pcHeader).
@@ -263,7 +289,7 @@ def parse_header(data) -> Header:
         if nfiles > size:
             raise FormatError(f"file count {nfiles} does not fit in the table", 8 + ptr_size)
         header = Header(magic, version, quantum, ptr_size, nfunc, nfiles, text_start,
-                        funcname, cu, filetab, pctab, pcln, pcln)
+                        funcname, cu, filetab, pctab, pcln, pcln, order)
     if header.nfunc == 0:
         raise FormatError("function table lists no functions", 8)
     return header
@@ -343,6 +369,10 @@ class Table:
         self.layout = layout_for(h.version, h.ptr_size, go_version)
         self.quantum = h.quantum
         self.ptr_size = h.ptr_size
+        # Byte order, decided once: every reader below uses these.
+        self.byte_order = h.byte_order  # "<" or ">"
+        self.endian = h.endian  # "little" or "big"
+        self.u32_dtype = h.byte_order + "u4"  # numpy dtype of a table u32
         self.text_start = h.text_start if text_start is None else text_start
         self.textsect_map: list[tuple[int, int, int]] = []  # (vaddr, end, baseaddr)
         self.funcname_base = h.funcname_offset  # table offsets the nameoffs, pcsp, ... are
@@ -352,7 +382,7 @@ class Table:
         self._record_offsets = None
         self._u8 = None
         self._names_index: tuple[np.ndarray, list[bytes]] | None = None
-        self._record = struct.Struct("<" + "".join(
+        self._record = struct.Struct(h.byte_order + "".join(
             {"u32": "I", "i32": "i", "u8": "B"}[f.kind] for f in self._record_fields()))
         self._rows = lru_cache(maxsize=65536)(self._decode_rows)
         self._strings: dict[int, str] = {}
@@ -366,7 +396,8 @@ class Table:
         return self._u8
 
     def u32_at(self, positions: np.ndarray) -> np.ndarray:
-        """The little-endian u32 at each byte position of the table (bounds-checked)."""
+        """The u32 at each byte position of the table (bounds-checked), in the
+        table's byte order."""
         u8 = self.u8
         o = np.asarray(positions, np.int64)
         if len(o):
@@ -378,7 +409,7 @@ class Table:
         # One 4-byte row gather from an overlapping view (any alignment).
         rows = np.lib.stride_tricks.as_strided(u8, shape=(len(u8) - 3, 4), strides=(1, 1),
                                                writeable=False)
-        return rows[o].view("<u4").reshape(-1).astype(np.uint32, copy=False)
+        return rows[o].view(self.u32_dtype).reshape(-1).astype(np.uint32, copy=False)
 
     # --- functab -------------------------------------------------------------------
     def _load_functab(self) -> tuple[array, array]:
@@ -388,10 +419,12 @@ class Table:
         if self._functab is None:
             h = self.header
             n = h.nfunc
-            code = "I" if self.layout.entry_is_offset else "Q"
-            width = 4 if code == "I" else 8
-            pairs = array(code)
+            # u32 pairs from Go 1.18; before, uintptr pairs (4 bytes on 32-bit).
+            width = 4 if self.layout.entry_is_offset else self.ptr_size
+            pairs = array("I" if width == 4 else "Q")
             pairs.frombytes(self.data[h.functab_offset:h.functab_offset + (2 * n + 1) * width])
+            if self.endian != sys.byteorder:
+                pairs.byteswap()  # once, at load: lookups then bisect native integers
             entries, funcoffs = pairs[0::2], pairs[1::2]
             self._check_functab(entries, funcoffs, n)
             self._functab = (entries, funcoffs)
@@ -573,8 +606,10 @@ class Table:
         _, funcoffs = self._load_functab()
         f = self.layout.fields["func_id"]
         at = self.header.pcln_offset + f.at
+        if f.kind == "u32" and self.endian == "big":
+            at += 3  # Go 1.10-1.11: funcID in an int32 slot, its low byte last
         data = self.data
-        # A u8, or (Go 1.10-1.11) the low byte of a little-endian u32.
+        # A u8, or (Go 1.10-1.11) the low byte of a u32.
         return [data[o + at] for o in islice(funcoffs, len(self))]
 
     def find_func(self, pc: int) -> Func | None:
@@ -622,7 +657,8 @@ class Table:
             elif f.kind == "u8":
                 out[name] = rows[:, f.at]
             else:
-                col = np.ascontiguousarray(rows[:, f.at:f.at + 4]).view("<u4").reshape(-1)
+                col = np.ascontiguousarray(rows[:, f.at:f.at + 4]).view(self.u32_dtype).reshape(-1)
+                col = col.astype(np.uint32, copy=False)
                 if name == "func_id":
                     col = col & 0xFF
                 out[name] = col.view(np.int32) if f.kind == "i32" else col
@@ -657,6 +693,14 @@ class Table:
             if pos - off > 1 << 20:
                 break
         raise FormatError("unterminated string in the table", off)
+
+    def has_string(self, suffix: bytes) -> bool:
+        """Does some NUL-terminated string of the table end with ``suffix``?"""
+        needle = suffix + b"\0"
+        if self._search is not None:
+            base = self._search_base
+            return self._search.find(needle, base, base + len(self.data)) >= 0
+        return bytes(self.data).find(needle) >= 0
 
     def strings_at(self, offsets: np.ndarray) -> list[str]:
         """string_at for many table offsets: one find and one decode per string in
@@ -769,13 +813,13 @@ class Table:
             if not 0 < fileno <= h.nfiles:
                 return None
             at = h.filetab_offset + 4 * fileno
-            return self.string_at(int.from_bytes(data[at:at + 4], "little"))
+            return self.string_at(int.from_bytes(data[at:at + 4], self.endian))
         if fileno < 0 or cu_offset is None:
             return None
         at = h.cu_offset + 4 * (cu_offset + fileno)
         if at + 4 > len(data):
             raise FormatError("compilation unit table index out of range", at)
-        off = int.from_bytes(data[at:at + 4], "little")
+        off = int.from_bytes(data[at:at + 4], self.endian)
         if off == NO_FILE:
             return None
         return self.string_at(h.filetab_offset + off)
@@ -877,7 +921,7 @@ class Table:
         at = func.record_offset + self.layout.func_size + 4 * index
         if at + 4 > len(self.data):
             raise FormatError("pcdata offset outside the table", at)
-        return int.from_bytes(self.data[at:at + 4], "little")
+        return int.from_bytes(self.data[at:at + 4], self.endian)
 
     def funcdata_offset(self, func: Func, index: int) -> int | None:
         """Go 1.18+: the u32 offset of a funcdata from moduledata.gofunc (None if absent)."""
@@ -886,7 +930,7 @@ class Table:
         at = func.record_offset + self.layout.func_size + 4 * func.npcdata + 4 * index
         if at + 4 > len(self.data):
             raise FormatError("funcdata offset outside the table", at)
-        off = int.from_bytes(self.data[at:at + 4], "little")
+        off = int.from_bytes(self.data[at:at + 4], self.endian)
         return None if off == NO_FUNCDATA else off
 
     def funcdata_pointer_offset(self, func: Func, index: int) -> int | None:
@@ -905,7 +949,7 @@ class Table:
         at = self.funcdata_pointer_offset(func, index)
         if at is None:
             return None
-        value = int.from_bytes(self.data[at:at + self.ptr_size], "little")
+        value = int.from_bytes(self.data[at:at + self.ptr_size], self.endian)
         return value or None
 
     def line_at(self, func: Func, pc: int) -> tuple[str | None, int | None]:
@@ -919,12 +963,13 @@ class Table:
     def inlined_call(self, raw) -> InlinedCall:
         """Decode one inline tree entry (runtime/symtabinl.go inlinedCall)."""
         f = self.layout.inline_fields
+        o = self.byte_order
         func_id = raw[f["func_id"].at]
-        nameoff, parent_pc = struct.unpack_from("<ii", raw, f["nameoff"].at)[0], \
-            struct.unpack_from("<i", raw, f["parent_pc"].at)[0]
-        start_line = struct.unpack_from("<i", raw, f["start_line"].at)[0] \
+        nameoff = struct.unpack_from(o + "i", raw, f["nameoff"].at)[0]
+        parent_pc = struct.unpack_from(o + "i", raw, f["parent_pc"].at)[0]
+        start_line = struct.unpack_from(o + "i", raw, f["start_line"].at)[0] \
             if "start_line" in f else None
-        parent = struct.unpack_from("<h", raw, f["parent"].at)[0] if "parent" in f else None
+        parent = struct.unpack_from(o + "h", raw, f["parent"].at)[0] if "parent" in f else None
         return InlinedCall(func_id, self.name_at(nameoff), parent_pc, start_line, parent)
 
 

@@ -25,8 +25,22 @@ arm64 (g in R28)::
 
     ldr  xT, [x28, #0x10]     then cmp sp/x, xT (the compare's shape varies)
 
-``+0x18`` (stackguard1, used by functions that run on the system stack) is
-accepted wherever ``+0x10`` is.
+386 (obj6.go as amd64, with 4-byte words: g loaded into CX from TLS, stackguard0
+at offset 8)::
+
+    3b 61 08             cmp  esp, [ecx+8]
+    3b 41 08             cmp  eax, [ecx+8]      after lea eax,[esp-N]
+
+arm (cmd/internal/obj/arm/obj5.go stacksplit; g in R10)::
+
+    ldr  rT, [r10, #8]        e59aT008, then cmp sp/rX, rT
+
+riscv64 (cmd/internal/obj/riscv/obj.go stacksplit; g in X27)::
+
+    ld   xT, 16(x27)          then bltu xT, sp (or a register holding SP-N)
+
+``+0x18`` (stackguard1, used by functions that run on the system stack; +0xc
+on the 32-bit ones) is accepted wherever ``+0x10`` is.
 """
 
 from __future__ import annotations
@@ -35,7 +49,7 @@ from ._lazy import np
 
 # How far into a function the compare can be: ABI wrappers first load g from
 # TLS (up to 11 bytes), huge frames compute SP-N with an underflow check.
-_WINDOW = {"amd64": 40, "arm64": 32}
+_WINDOW = {"amd64": 40, "arm64": 32, "386": 40, "arm": 32, "riscv64": 32}
 
 _AMD64_U32 = [
     bytes.fromhex("493b6610"), bytes.fromhex("493b6618"),  # cmp rsp, [r14+0x10/0x18]
@@ -46,9 +60,19 @@ _AMD64_U32 = [
 # mov rsi, [rcx+0x10]; cmp rsi, imm32 (Go <= 1.16, frames past StackBig)
 _AMD64_LONG = [bytes.fromhex("488b711048 81fe".replace(" ", ""))]
 
-# ldr xT, [x28, #0x10] / [x28, #0x18]: 0xf9400b80 | T, 0xf9400f80 | T
-_ARM64_LDR_MASK = 0xFFFFFFE0
-_ARM64_LDR = (0xF9400B80, 0xF9400F80)
+# The other architectures: (mask, value) of the u32 at a position, and the
+# step between positions (the instruction alignment).
+_MASKED = {
+    # ldr xT, [x28, #0x10] / [x28, #0x18]: 0xf9400b80 | T, 0xf9400f80 | T
+    "arm64": ([(0xFFFFFFE0, 0xF9400B80), (0xFFFFFFE0, 0xF9400F80)], 4),
+    # cmp esp, [ecx+8/0xc]; cmp eax, [ecx+8/0xc] (3 bytes: the fourth is masked off)
+    "386": ([(0x00FFFFFF, 0x08613B), (0x00FFFFFF, 0x0C613B), (0x00FFFFFF, 0x08413B),
+             (0x00FFFFFF, 0x0C413B)], 1),
+    # ldr rT, [r10, #8] / [r10, #0xc]: 0xe59a0008 | T << 12
+    "arm": ([(0xFFFF0FFF, 0xE59A0008), (0xFFFF0FFF, 0xE59A000C)], 4),
+    # ld xT, 16(x27) / 24(x27): imm << 20 | 27 << 15 | 3 << 12 | T << 7 | 0x03
+    "riscv64": ([(0xFFFFF07F, 0x010DB003), (0xFFFFF07F, 0x018DB003)], 2),
+}
 
 
 def _code_offsets(b, indices: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -126,8 +150,8 @@ def has_stack_check(b, indices: np.ndarray | None = None) -> np.ndarray | None:
         last_long = width - 3 - len(long_pat)  # the 7-byte load-and-compare
         step = 1
     else:
+        masked, step = _MASKED[arch]  # step: instruction alignment from the entry
         last_u32 = last_long = width - 4
-        step = 4  # instructions are 4-byte aligned from the entry
     # Position 0 alone (it decides most functions), then groups of positions
     # read with one 8-byte gather each: a u64 at q holds the u32s at q..q+4.
     positions = list(range(0, last_u32 + 1, step))
@@ -174,9 +198,11 @@ def has_stack_check(b, indices: np.ndarray | None = None) -> np.ndarray | None:
                             tail &= u8[offsets[rest[cand]] + p + k] == long_pat[k]
                         hit[cand[tail]] = True
             else:
-                masked = w & np.uint32(_ARM64_LDR_MASK)
-                hit = (masked == _ARM64_LDR[0]) | (masked == _ARM64_LDR[1])
-            found |= hit & (lens >= p + 4)  # a match counts only inside the function
+                hit = np.zeros(len(w), bool)
+                for mask, value in masked:
+                    hit |= (w & np.uint32(mask)) == np.uint32(value)
+            # A match counts only inside the function (386: the 3 bytes compared).
+            found |= hit & (lens >= p + (3 if arch == "386" else 4))
         out[rest[found]] = True
         rest = rest[~found]
     return out

@@ -65,7 +65,7 @@ from ._lazy import np
 
 from . import goroutine_profile as gprof
 from .callsites import DIRECT, NO_CALL, CallSites
-from .errors import FormatError
+from .errors import FormatError, UnsupportedError
 from .pclntab import func_name_for_print
 from .stack import ModuleMap, package_of
 
@@ -1023,6 +1023,11 @@ def _same_function(a: str, b: str) -> bool:
 def analyze(profile: gprof.GoroutineProfile, binary, config: StackMemConfig = StackMemConfig()
             ) -> StackMemResult:
     """Account every goroutine of ``profile`` with the frame sizes of ``binary``."""
+    if binary.arch not in ("amd64", "arm64"):
+        # The call-site search, newproc1's reserve and the frame rules here are
+        # those of amd64 and arm64 (callsites.py, root_reserve).
+        raise UnsupportedError(f"stackmem does not cover {binary.arch} yet (it accounts "
+                               "amd64 and arm64 stacks)")
     an = _Analyzer(profile, binary, config)
     slide, slide_source = an.slide()
     plans = an._plans = an.plan(slide)

@@ -11,9 +11,12 @@
 package main
 
 import (
+	"bytes"
 	"debug/elf"
 	"debug/gosym"
 	"debug/macho"
+	"debug/pe"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -146,6 +149,78 @@ func fromMachO(f *macho.File) ([]byte, uint64, string, error) {
 	return tab, text, where, nil
 }
 
+// fromPE finds the table as cmd/internal/objfile/pe.go does, through the
+// runtime.pclntab and runtime.epclntab COFF symbols (value: offset in the
+// section; address: image base + section RVA + value); without symbols (-s),
+// at the first table magic in a data section that debug/gosym decodes.
+func fromPE(f *pe.File) ([]byte, uint64, string, error) {
+	var imageBase uint64
+	switch oh := f.OptionalHeader.(type) {
+	case *pe.OptionalHeader32:
+		imageBase = uint64(oh.ImageBase)
+	case *pe.OptionalHeader64:
+		imageBase = oh.ImageBase
+	}
+	syms := map[string]*pe.Symbol{}
+	for _, s := range f.Symbols {
+		if _, ok := syms[s.Name]; !ok {
+			syms[s.Name] = s
+		}
+	}
+	addr := func(s *pe.Symbol) (uint64, bool) {
+		if s == nil || s.SectionNumber < 1 || int(s.SectionNumber) > len(f.Sections) {
+			return 0, false
+		}
+		return imageBase + uint64(f.Sections[s.SectionNumber-1].VirtualAddress) + uint64(s.Value), true
+	}
+	var text uint64
+	if t, ok := addr(syms["runtime.text"]); ok {
+		text = t
+	} else if s := f.Section(".text"); s != nil {
+		text = imageBase + uint64(s.VirtualAddress)
+	}
+	if start, ok := syms["runtime.pclntab"]; ok {
+		end, ok := syms["runtime.epclntab"]
+		if !ok || end.SectionNumber != start.SectionNumber || end.Value < start.Value {
+			return nil, 0, "", errNoTable
+		}
+		data, err := f.Sections[start.SectionNumber-1].Data()
+		if err != nil || uint64(end.Value) > uint64(len(data)) {
+			return nil, 0, "", fmt.Errorf("reading pclntab: %v", err)
+		}
+		return data[start.Value:end.Value], text, "symbols runtime.pclntab/epclntab", nil
+	}
+	for _, s := range f.Sections {
+		if s.Name == ".text" || s.Characteristics&pe.IMAGE_SCN_CNT_UNINITIALIZED_DATA != 0 {
+			continue
+		}
+		data, err := s.Data()
+		if err != nil {
+			continue
+		}
+		for _, magic := range []uint32{0xfffffff1, 0xfffffff0, 0xfffffffa, 0xfffffffb} {
+			var needle [6]byte
+			binary.LittleEndian.PutUint32(needle[:], magic)
+			for off := 0; ; {
+				i := bytes.Index(data[off:], needle[:])
+				if i < 0 {
+					break
+				}
+				at := off + i
+				off = at + 1
+				if at%4 != 0 {
+					continue
+				}
+				t, err := gosym.NewTable(nil, gosym.NewLineTable(data[at:], text))
+				if err == nil && len(t.Funcs) > 0 {
+					return data[at:], text, "magic in " + s.Name, nil
+				}
+			}
+		}
+	}
+	return nil, 0, "", errNoTable
+}
+
 func main() {
 	arch := flag.String("arch", "", "slice of a fat Mach-O file to use (amd64 or arm64); default: the first")
 	flag.Parse()
@@ -190,8 +265,14 @@ func main() {
 		if err != nil {
 			exitFor(err)
 		}
+	} else if pf, err := pe.NewFile(r); err == nil {
+		format = "pe"
+		tab, text, where, err = fromPE(pf)
+		if err != nil {
+			exitFor(err)
+		}
 	} else {
-		fail(2, "%s: not an ELF or Mach-O file", path)
+		fail(2, "%s: not an ELF, Mach-O or PE file", path)
 	}
 
 	table, err := gosym.NewTable(nil, gosym.NewLineTable(tab, text))

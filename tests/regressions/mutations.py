@@ -49,12 +49,22 @@ def regions(path: str) -> dict[str, tuple[int, int]]:
     data = Path(path).read_bytes()
     out: dict[str, tuple[int, int]] = {"file": (0, len(data)), "file_header": (0, 64)}
     if data[:4] == b"\x7fELF":
-        shoff, = struct.unpack_from("<Q", data, 0x28)
-        shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
-        phoff, = struct.unpack_from("<Q", data, 0x20)
-        phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+        e = "<" if data[5] == 1 else ">"
+        if data[4] == 2:  # ELFCLASS64
+            shoff, = struct.unpack_from(e + "Q", data, 0x28)
+            shentsize, shnum = struct.unpack_from(e + "HH", data, 0x3A)
+            phoff, = struct.unpack_from(e + "Q", data, 0x20)
+            phentsize, phnum = struct.unpack_from(e + "HH", data, 0x36)
+        else:
+            phoff, shoff = struct.unpack_from(e + "II", data, 0x1C)
+            phentsize, phnum, shentsize, shnum = struct.unpack_from(e + "HHHH", data, 0x2A)
         out["section_table"] = (shoff, shentsize * shnum)
         out["program_headers"] = (phoff, phentsize * phnum)
+    elif data[:2] == b"MZ":  # PE: COFF header, optional header, section headers
+        pe, = struct.unpack_from("<I", data, 0x3C)
+        nsects, = struct.unpack_from("<H", data, pe + 6)
+        opt, = struct.unpack_from("<H", data, pe + 20)
+        out["section_table"] = (pe, 24 + opt + 40 * nsects)
     else:
         ncmds, sizeofcmds = struct.unpack_from("<II", data, 16)
         out["section_table"] = (32, sizeofcmds)  # the load commands
@@ -66,7 +76,7 @@ def regions(path: str) -> dict[str, tuple[int, int]]:
         base = loc.offset
         out["pcheader"] = (base, 72 if h.version != GO12 else 16)
         n = h.nfunc
-        entry_size = 8 if t.layout.entry_is_offset else 16
+        entry_size = 8 if t.layout.entry_is_offset else 2 * h.ptr_size
         out["functab"] = (base + h.functab_offset, n * entry_size + entry_size // 2)
         recs = t.record_offsets
         first = int(recs.min())
@@ -107,7 +117,7 @@ def regions(path: str) -> dict[str, tuple[int, int]]:
         if md is not None:
             off = b.container.addr_to_offset(md.address)
             if off is not None:
-                out["moduledata"] = (off, 8 * 48)
+                out["moduledata"] = (off, h.ptr_size * 48)
         for name in (".go.buildinfo", "__go_buildinfo"):
             s = b.container.section(name)
             if s is not None and s.file_size:

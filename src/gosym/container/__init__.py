@@ -1,4 +1,4 @@
-"""Open an executable file as a :class:`Container` (ELF or Mach-O)."""
+"""Open an executable file as a :class:`Container` (ELF, Mach-O or PE)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,22 @@ def _adapter(path: str, buf: mmap.mmap, arch: str | None) -> Container:
             raise FormatError("not an ELF or Mach-O executable (looks like a Java class file)")
         return MachOContainer(path, buf, arch)
     if magic[:2] == b"MZ":
-        raise UnsupportedError("PE (Windows) executables are not supported yet")
+        from .pe import PeContainer
+
+        return PeContainer(path, buf)
     if magic[:2] == b"#!":
         raise FormatError("not an executable: a script (starts with #!)")
-    raise FormatError("not an ELF or Mach-O executable")
+    if magic[:2] in (b"\x01\xf7", b"\x01\xdf"):  # XCOFF64, XCOFF32 (debug/xcoff)
+        raise UnsupportedError("XCOFF (AIX) executables are not supported yet")
+    if _is_plan9(buf):
+        raise UnsupportedError("Plan 9 a.out executables are not supported yet")
+    raise FormatError("not an ELF, Mach-O or PE executable")
+
+
+def _is_plan9(buf) -> bool:
+    """Plan 9 a.out: a big-endian magic _MAGIC(f, b) = f | ((((4*b)+0)*b)+7)
+    (debug/plan9obj: 386 0x1eb, amd64 0x8a97 | HDR_MAGIC, arm 0x647)."""
+    if len(buf) < 32:
+        return False
+    magic = int.from_bytes(buf[:4], "big")
+    return magic in (0x01EB, 0x8A97 | 0x8000, 0x0647)

@@ -1,9 +1,13 @@
-"""What every container adapter (ELF, Mach-O) provides to the table decoder.
+"""What every container adapter (ELF, Mach-O, PE) provides to the table decoder.
 
 A container maps the file read-only and answers: which sections exist, where a
 virtual address lives in the file, what a pointer-sized word at an address holds
 (after load-time relocations), and — lazily, because symbol tables of big
 binaries are large — the address of a named symbol.
+
+Words are the program's pointers: ``ptr_size`` bytes (4 on 386, arm, mips,
+mipsle; 8 elsewhere) in ``byte_order`` (big-endian on ppc64, s390x, mips,
+mips64), both read from the file header by the adapter.
 """
 
 from __future__ import annotations
@@ -42,10 +46,11 @@ class Section:
 class Container:
     """A memory-mapped executable: sections, address translation, pointers."""
 
-    format: str  # "elf" or "macho"
-    arch: str  # "amd64" or "arm64"
+    format: str  # "elf", "macho" or "pe"
+    arch: str  # Go's GOARCH name: "amd64", "arm64", "386", "arm", "ppc64le", ...
     ptr_size: int = 8
-    byte_order: str = "<"
+    byte_order: str = "<"  # struct notation: "<" little-endian, ">" big-endian
+    goos: str | None = None  # what the file format alone says (PE: "windows"), else None
 
     def __init__(self, path: str, buf, sections: list[Section]) -> None:
         self.path = path
@@ -135,15 +140,30 @@ class Container:
             patched[lo - addr:hi - addr] = word[lo - slot:hi - slot]
         return memoryview(bytes(patched))
 
+    @property
+    def endian(self) -> str:
+        """The byte order as int.from_bytes names it ("little" or "big")."""
+        return "little" if self.byte_order == "<" else "big"
+
+    @property
+    def word_format(self) -> str:
+        """struct format of one pointer-sized word."""
+        return self.byte_order + ("Q" if self.ptr_size == 8 else "I")
+
     def read_word(self, addr: int) -> int:
         """A pointer-sized word at addr, with load-time relocations applied."""
         fixed = self.relocated_word(addr)
         if fixed is not None:
             return fixed
-        return struct.unpack(self.byte_order + "Q", self.read(addr, 8))[0]
+        return struct.unpack(self.word_format, self.read(addr, self.ptr_size))[0]
+
+    def read_plain_word(self, addr: int) -> int:
+        """A pointer-sized integer at addr (a length or offset: no relocation applied)."""
+        return int.from_bytes(self.read(addr, self.ptr_size), self.endian)
 
     def read_words(self, addr: int, count: int) -> list[int]:
-        return [self.read_word(addr + 8 * i) for i in range(count)]
+        p = self.ptr_size
+        return [self.read_word(addr + p * i) for i in range(count)]
 
     # --- hooks for adapters ---------------------------------------------------
     def relocated_word(self, addr: int) -> int | None:
@@ -166,7 +186,10 @@ class Container:
 
     def find_pointer_refs(self, value: int, sections: list[Section]) -> Iterator[int]:
         """Addresses in the given sections whose word (maybe relocated) equals value."""
-        needle = struct.pack(self.byte_order + "Q", value)
+        if not 0 <= value < 1 << (8 * self.ptr_size):
+            return
+        needle = struct.pack(self.word_format, value)
+        align = self.ptr_size
         for s in sections:
             if not s.file_size:
                 continue
@@ -177,7 +200,7 @@ class Container:
                 if i < 0:
                     break
                 addr = s.addr + (i - s.offset)
-                if addr % 8 == 0:
+                if addr % align == 0:
                     yield addr
                 start = i + 1
         yield from self.relocation_refs(value)

@@ -22,7 +22,7 @@ import struct
 from dataclasses import dataclass
 from typing import Iterator
 
-from ..errors import FormatError
+from ..errors import FormatError, UnsupportedError
 from .base import Container, Section
 
 _PT_LOAD, _PT_NOTE = 1, 4
@@ -109,6 +109,10 @@ class ProcessImage(Container):
     elf_type = "ET_CORE"
 
     def __init__(self, core: Container, exe: Container) -> None:
+        for c in (core, exe):
+            if c.format != "elf" or c.ptr_size != 8 or c.byte_order != "<":
+                raise UnsupportedError(f"{c.path}: cores are read for 64-bit little-endian ELF "
+                                       f"programs, not {c.format} {c.arch}")
         self.core = core
         self.exe = exe
         self.arch = core.arch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 from typing import Iterator
@@ -11,43 +12,68 @@ from .._lazy import np
 from ..errors import FormatError, UnsupportedError
 from .base import Container, Section
 
-_MACHINES = {"EM_X86_64": "amd64", "EM_AARCH64": "arm64"}
-_OTHER_MACHINES = {"EM_386": "386", "EM_ARM": "arm", "EM_PPC64": "ppc64", "EM_S390": "s390x",
-                   "EM_MIPS": "mips", "EM_RISCV": "riscv64", "EM_LOONGARCH": "loong64",
-                   "EM_PPC": "ppc"}
-# R_X86_64_RELATIVE and R_AARCH64_RELATIVE: *offset = load base + addend.
-_RELATIVE = {"amd64": 8, "arm64": 1027}
+# e_machine -> Go's GOARCH, by (ELF class, little-endian); debug/elf and
+# cmd/link/internal/ld/elf.go name the same machines.
+_GOARCH = {
+    ("EM_X86_64", 64, True): "amd64", ("EM_AARCH64", 64, True): "arm64",
+    ("EM_386", 32, True): "386", ("EM_ARM", 32, True): "arm",
+    ("EM_PPC64", 64, False): "ppc64", ("EM_PPC64", 64, True): "ppc64le",
+    ("EM_S390", 64, False): "s390x", ("EM_RISCV", 64, True): "riscv64",
+    ("EM_LOONGARCH", 64, True): "loong64",
+    ("EM_MIPS", 32, False): "mips", ("EM_MIPS", 32, True): "mipsle",
+    ("EM_MIPS", 64, False): "mips64", ("EM_MIPS", 64, True): "mips64le",
+}
+_MACHINE_NAMES = {"EM_PPC": "ppc (32-bit PowerPC)", "EM_SPARCV9": "sparc64", "EM_ALPHA": "alpha"}
+# R_<arch>_RELATIVE: *offset = load base + addend, for the 64-bit architectures
+# whose PIE files carry RELA relocations. The 32-bit ones (386, arm, mips) use
+# REL: the addend is the word in place, which read_word reads anyway.
+_RELATIVE = {"amd64": 8, "arm64": 1027, "ppc64": 22, "ppc64le": 22, "s390x": 12,
+             "riscv64": 3, "loong64": 3}
+# EI_OSABI values that name the OS (most Go ELF files say SYSV: the OS then comes
+# from the binary itself, see GoBinary.goos).
+_OSABI = {"ELFOSABI_FREEBSD": "freebsd", "ELFOSABI_NETBSD": "netbsd",
+          "ELFOSABI_OPENBSD": "openbsd", "ELFOSABI_SOLARIS": "solaris"}
 
 
 @cache
-def _sym_dtype():
-    return np.dtype([("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"),
-                       ("value", "<u8"), ("size", "<u8")])
+def _sym_dtype(bits: int, order: str):
+    if bits == 32:
+        return np.dtype([("name", order + "u4"), ("value", order + "u4"), ("size", order + "u4"),
+                         ("info", "u1"), ("other", "u1"), ("shndx", order + "u2")])
+    return np.dtype([("name", order + "u4"), ("info", "u1"), ("other", "u1"),
+                     ("shndx", order + "u2"), ("value", order + "u8"), ("size", order + "u8")])
+
 
 @cache
-def _rela_dtype():
-    return np.dtype([("offset", "<u8"), ("info", "<u8"), ("addend", "<i8")])
+def _rela_dtype(order: str):
+    return np.dtype([("offset", order + "u8"), ("info", order + "u8"), ("addend", order + "i8")])
 
 
-def _pyelftools_header(stream) -> tuple[str, str, list[Section]]:
-    """(arch, e_type, sections) read by pyelftools, which reports what is wrong."""
+@dataclass(frozen=True)
+class _ElfHeader:
+    arch: str
+    bits: int  # ELF class: 32 or 64
+    byte_order: str  # "<" or ">"
+    elf_type: str  # e_type: ET_EXEC, ET_DYN, ...
+    osabi: str  # EI_OSABI
+
+
+def _pyelftools_header(stream) -> tuple[_ElfHeader, list[Section]]:
+    """(header facts, sections) read by pyelftools, which reports what is wrong."""
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
     try:
         elf = ELFFile(stream)
         machine = elf["e_machine"]
-        if elf.elfclass != 64:
-            name = _OTHER_MACHINES.get(machine, machine)
-            raise UnsupportedError(f"32-bit ELF ({name}) is not supported; gosym decodes 64-bit "
-                                   "amd64 and arm64 binaries")
-        if not elf.little_endian:
-            name = _OTHER_MACHINES.get(machine, machine)
-            raise UnsupportedError(f"big-endian ELF ({name}) is not supported")
-        if machine not in _MACHINES:
-            name = _OTHER_MACHINES.get(machine, machine)
-            raise UnsupportedError(f"ELF architecture {name} is not supported; gosym decodes "
-                                   "amd64 and arm64")
+        arch = _GOARCH.get((machine, elf.elfclass, elf.little_endian))
+        if arch is None:
+            name = _MACHINE_NAMES.get(machine, str(machine).removeprefix("EM_").lower())
+            order = "little" if elf.little_endian else "big"
+            raise UnsupportedError(f"ELF architecture {name} ({elf.elfclass}-bit, {order}-endian) "
+                                   "is not one Go builds for")
+        head = _ElfHeader(arch, elf.elfclass, "<" if elf.little_endian else ">", elf["e_type"],
+                          str(elf["e_ident"]["EI_OSABI"]))
         sections = []
         for sec in elf.iter_sections():
             h = sec.header
@@ -73,7 +99,7 @@ def _pyelftools_header(stream) -> tuple[str, str, list[Section]]:
         raise FormatError(f"malformed ELF file: {e}") from None
     except Exception as e:  # pyelftools raises construct errors of many kinds
         raise FormatError(f"malformed ELF file: {type(e).__name__}: {e}") from None
-    return _MACHINES[machine], elf["e_type"], sections
+    return head, sections
 
 
 class _MappedStream:
@@ -103,9 +129,13 @@ class ElfContainer(Container):
     format = "elf"
 
     def __init__(self, path: str, buf) -> None:
-        arch, elf_type, sections = _pyelftools_header(_MappedStream(buf))
-        self.arch = arch
-        self.elf_type = elf_type
+        head, sections = _pyelftools_header(_MappedStream(buf))
+        self.arch = head.arch
+        self.bits = head.bits
+        self.ptr_size = head.bits // 8
+        self.byte_order = head.byte_order
+        self.elf_type = head.elf_type
+        self.goos = _OSABI.get(head.osabi)
         super().__init__(path, buf, sections)
         self._symbols: tuple[np.ndarray, memoryview] | None = None
         self._relocs: tuple[np.ndarray, np.ndarray] | None = None
@@ -115,20 +145,20 @@ class ElfContainer(Container):
         if self._symbols is None:
             symtab = self.section(".symtab")
             strtab = self.section(".strtab")
+            dtype = _sym_dtype(self.bits, self.byte_order)
             if symtab is None or strtab is None or not symtab.file_size:
-                self._symbols = (np.zeros(0, _sym_dtype()), memoryview(b""))
+                self._symbols = (np.zeros(0, dtype), memoryview(b""))
             else:
                 raw = self.section_data(symtab)
-                n = len(raw) // _sym_dtype().itemsize
-                self._symbols = (np.frombuffer(raw, _sym_dtype(), count=n),
-                                 self.section_data(strtab))
+                n = len(raw) // dtype.itemsize
+                self._symbols = (np.frombuffer(raw, dtype, count=n), self.section_data(strtab))
         return self._symbols
 
     @property
     def has_symbols(self) -> bool:
         symtab = self.section(".symtab")
         return (symtab is not None and self.section(".strtab") is not None and
-                symtab.file_size >= 24)  # at least one Elf64_Sym
+                symtab.file_size >= (16 if self.bits == 32 else 24))  # one Elf32/64_Sym
 
     def _lookup(self, name: str):
         syms, strtab = self._symtab()
@@ -154,12 +184,13 @@ class ElfContainer(Container):
     def _rela(self) -> tuple[np.ndarray, np.ndarray]:
         if self._relocs is None:
             offsets, addends = [], []
-            kind = _RELATIVE[self.arch]
+            kind = _RELATIVE.get(self.arch)
+            dtype = _rela_dtype(self.byte_order)
             for s in self.sections:
-                if not s.name.startswith(".rela") or not s.file_size:
+                if kind is None or not s.name.startswith(".rela") or not s.file_size:
                     continue
                 raw = self.section_data(s)
-                rows = np.frombuffer(raw, _rela_dtype(), count=len(raw) // _rela_dtype().itemsize)
+                rows = np.frombuffer(raw, dtype, count=len(raw) // dtype.itemsize)
                 rel = rows[(rows["info"] & 0xFFFFFFFF) == kind]
                 offsets.append(rel["offset"])
                 addends.append(rel["addend"].astype(np.uint64))

@@ -13,6 +13,7 @@ def info_dict(b) -> dict:
         "path": b.path,
         "format": b.format,
         "arch": b.arch,
+        "os": b.goos,
         "fat_slices": getattr(b.container, "slices", None),
         "core": None if not b.is_core else {
             "executable": b.executable_path, "load_slide": b.load_slide},
@@ -35,6 +36,7 @@ def info_dict(b) -> dict:
             "etext": md.etext, "gofunc": md.gofunc,
             "text_sections": len(md.textsect_map)},
         "has_symbols": b.container.has_symbols,
+        **({"byte_order": "big"} if b.byte_order == "big" else {}),
         "functions": h.nfunc,
         "files": h.nfiles,
         "build": {
@@ -58,7 +60,8 @@ def write_info(out: Output, d: dict, fmt: str) -> None:
         ("file", d["path"]),
         ("format", f"{d['format']} {d['arch']}" +
          (f" (fat: {', '.join(d['fat_slices'])})" if d["fat_slices"] and len(d["fat_slices"]) > 1
-          else "")),
+          else "") + (", big-endian" if d.get("byte_order") == "big" else "")),
+        ("os", d["os"] or "unknown"),
     ]
     core = d["core"]
     if core is not None:
