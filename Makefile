@@ -66,11 +66,11 @@ venv: $(STAMP)
 # Everything: Debian packages, Go toolchains, the test-binary matrix, the real
 # binaries, then the whole test suite.
 test: venv testbins realbins
-	$(VPY) -m pytest -q tests
+	$(VPY) -m pytest -q -n $(JOBS) tests
 
 # The suite alone, against whatever is already built.
 check: venv
-	$(VPY) -m pytest -q tests
+	$(VPY) -m pytest -q -n $(JOBS) tests
 
 # The main job on the shipped sample binary (testbins/sample/hello).
 demo: venv

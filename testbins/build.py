@@ -211,6 +211,28 @@ def applicable(target: str, variant: str, version: str | None = None) -> bool:
     return True
 
 
+def plan(versions: list[str] | None = None, targets: list[str] | None = None,
+         variants: list[str] | None = None, programs: list[str] | None = None) -> list[Cell]:
+    """The cells the matrix builds (default: all of it, on the installed toolchains)."""
+    versions = toolchains.versions() if versions is None else versions
+    cells = []
+    for t in TARGETS if targets is None else targets:
+        for var in list(VARIANTS) if variants is None else variants:
+            for v in versions:
+                progs = [p for p in (PROGRAMS if programs is None else programs)
+                         if PROGRAM_SPECS[p].includes(v, t, var)]
+                if progs and applicable(t, var, v):
+                    cells.append(Cell(v, t, var, progs))
+    return cells
+
+
+def planned() -> set[tuple[str, str, str, str, str]]:
+    """(version, goos, goarch, variant, program) of every build in the matrix:
+    what the tests read, so that a cache holding other builds (an older
+    matrix's) does not change what they test."""
+    return {(c.version, c.goos, c.goarch, c.variant, p) for c in plan() for p in c.programs}
+
+
 def source_hash(prog: str) -> str:
     h = hashlib.sha256()
     d = HERE / prog
@@ -622,13 +644,7 @@ def main(argv: list[str]) -> int:
     for prog in programs:
         if prog not in PROGRAM_SPECS:
             ap.error(f"unknown program {prog}")
-    cells = []
-    for t in targets:
-        for var in variants:
-            for v in versions:
-                progs = [p for p in programs if PROGRAM_SPECS[p].includes(v, t, var)]
-                if progs and applicable(t, var, v):
-                    cells.append(Cell(v, t, var, progs))
+    cells = plan(versions, targets, variants, programs)
     t0 = time.monotonic()
     results: list[Result] = []
     with ThreadPoolExecutor(max(1, args.j)) as ex:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,10 +94,30 @@ def _opt_dir(p: Path) -> Path | None:
     return p if p.is_dir() else None
 
 
+_PLANNED: set | None = None
+
+
+def _planned() -> set:
+    """The builds testbins/build.py's matrix makes (see build.planned)."""
+    global _PLANNED
+    if _PLANNED is None:
+        here = str(Path(__file__).resolve().parent.parent / "testbins")
+        sys.path.insert(0, here)
+        try:
+            import build
+        finally:
+            sys.path.remove(here)
+        _PLANNED = build.planned()
+    return _PLANNED
+
+
 def testbins(program: str | None = None) -> list[TestBin]:
-    """All built test binaries (optionally of one program), sorted."""
+    """The built test binaries of the current matrix (optionally of one
+    program), sorted. Builds in the cache that the matrix no longer makes are
+    not returned."""
     out: list[TestBin] = []
     base = cache_dir() / "testbins"
+    planned = _planned()
     for meta_path in sorted(base.glob("*/*/*.meta.json")):
         try:
             meta = json.loads(meta_path.read_text())
@@ -104,6 +125,9 @@ def testbins(program: str | None = None) -> list[TestBin]:
             continue
         prog = meta["program"]
         if program is not None and prog != program:
+            continue
+        if (meta["go_version"].removeprefix("go"), meta["goos"], meta["goarch"], meta["variant"],
+                prog) not in planned:
             continue
         binpath = meta_path.with_name(prog)
         if not binpath.is_file():

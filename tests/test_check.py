@@ -142,6 +142,8 @@ def test_prologue_matches_check_testbin(tb):
 
 @pytest.mark.parametrize("rb", need(ESBUILD, "esbuild binaries"), ids=binary_id)
 def test_prologue_matches_check_realbin(rb):
+    if rb.goarch not in CHECKED_ARCHES:
+        pytest.skip(f"check does not cover {rb.goarch}")
     _prologue_agrees(str(rb.path))
 
 

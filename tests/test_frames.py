@@ -170,6 +170,7 @@ def test_macho_matches_elf_for_package_main(tb):
 
 # --- the JSON contract -----------------------------------------------------------------------
 
+PROLOGUE_ARCHES = {"amd64", "arm64", "386", "arm", "riscv64"}  # gosym.prologue._WINDOW
 KEYS = {"name", "entry", "end", "frame_size", "max_sp_delta", "args", "flags", "nosplit",
         "sp_deltas"}
 
@@ -185,7 +186,8 @@ def test_json_pcs_contract(tb):
         assert set(f) == KEYS
         for k in ("entry", "end", "frame_size", "max_sp_delta", "args"):
             assert type(f[k]) is int
-        assert f["nosplit"] in (True, False)
+        # null where gosym has no stack-check patterns for the architecture
+        assert f["nosplit"] in ((True, False) if tb.goarch in PROLOGUE_ARCHES else (None,))
         assert f["max_sp_delta"] >= 0 and f["frame_size"] == f["max_sp_delta"] + slot
         r = f["sp_deltas"]
         if r:
@@ -199,8 +201,9 @@ def test_json_pcs_contract(tb):
     if tb.goarch == "arm64" and ap is not None:
         assert -16 in [v for _, _, v in ap["sp_deltas"]]  # negative values are kept
     # nosplit agrees with the stack-bound check in the code: morestack itself has none
-    assert by_name["runtime.morestack"]["nosplit"] is True
-    assert by_name["main.main"]["nosplit"] is False
+    if tb.goarch in PROLOGUE_ARCHES:
+        assert by_name["runtime.morestack"]["nosplit"] is True
+        assert by_name["main.main"]["nosplit"] is False
 
 
 # --- --pc, --csv, --sort, --top ----------------------------------------------------------------

@@ -61,7 +61,7 @@ def test_functions_match_go_tool_nm(b):
     lo, hi = int(g.table.entries[0]), int(g.table.entries[-1])
     ours = {(name.replace("\u00b7", "."), entry) for name, entry, *_ in funcs}
     extra = [(n, hex(a)) for n, addrs in text.items() for a in addrs
-             if lo <= a < hi and (n, a) not in ours and _is_go_function_symbol(n)]
+             if lo <= a < hi and (n.replace("\u00b7", "."), a) not in ours and _is_go_function_symbol(n)]
     assert extra == []
 
 
@@ -129,7 +129,7 @@ def test_info_json_contract(b):
     r = CliRunner().invoke(main, ["info", "--json", str(b.path)], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
-    assert d["format"] == ("macho" if b.goos == "darwin" else "elf")
+    assert d["format"] == {"darwin": "macho", "windows": "pe"}.get(b.goos, "elf")
     assert d["arch"] == b.goarch
     assert d["go_version"] == "go" + b.go_version
     p = d["pclntab"]

@@ -19,7 +19,8 @@ PIE / externally linked binaries, or gs:[0x30] on darwin)::
 
     48 3b 61 10          cmp  rsp, [rcx+0x10]
     48 3b 41 10          cmp  rax, [rcx+0x10]   after lea rax,[rsp-N]
-    48 8b 71 10 48 81 fe mov  rsi, [rcx+0x10]; cmp rsi, $StackPreempt (huge frames)
+    48 8b 71 10 48 81 fe mov  rsi, [rcx+0x10]; cmp rsi, $StackPreempt (huge frames;
+                                                windows puts alignment NOPs between)
 
 arm64 (g in R28)::
 
@@ -30,6 +31,7 @@ at offset 8)::
 
     3b 61 08             cmp  esp, [ecx+8]
     3b 41 08             cmp  eax, [ecx+8]      after lea eax,[esp-N]
+    8b 71 08             mov  esi, [ecx+8]      then cmp esi, $StackPreempt (huge frames)
 
 arm (cmd/internal/obj/arm/obj5.go stacksplit; g in R10)::
 
@@ -56,9 +58,13 @@ _AMD64_U32 = [
     bytes.fromhex("4d3b6610"), bytes.fromhex("4d3b6618"),  # cmp r12, [r14+0x10/0x18]
     bytes.fromhex("483b6110"), bytes.fromhex("483b6118"),  # cmp rsp, [rcx+0x10/0x18]
     bytes.fromhex("483b4110"), bytes.fromhex("483b4118"),  # cmp rax, [rcx+0x10/0x18]
+
 ]
-# mov rsi, [rcx+0x10]; cmp rsi, imm32 (Go <= 1.16, frames past StackBig)
-_AMD64_LONG = [bytes.fromhex("488b711048 81fe".replace(" ", ""))]
+# Go <= 1.16, frames past StackBig: mov rsi, [rcx+0x10/0x18], then (after
+# alignment NOPs on windows) cmp rsi, $StackPreempt (-1314, runtime/stack.go).
+_AMD64_LONG_HEADS = [bytes.fromhex("488b7110"), bytes.fromhex("488b7118")]
+_AMD64_LONG_CMP = bytes.fromhex("4881fedefaffff")
+_AMD64_LONG_GAP = 16  # how far after the load the compare may start
 
 # The other architectures: (mask, value) of the u32 at a position, and the
 # step between positions (the instruction alignment).
@@ -67,7 +73,9 @@ _MASKED = {
     "arm64": ([(0xFFFFFFE0, 0xF9400B80), (0xFFFFFFE0, 0xF9400F80)], 4),
     # cmp esp, [ecx+8/0xc]; cmp eax, [ecx+8/0xc] (3 bytes: the fourth is masked off)
     "386": ([(0x00FFFFFF, 0x08613B), (0x00FFFFFF, 0x0C613B), (0x00FFFFFF, 0x08413B),
-             (0x00FFFFFF, 0x0C413B)], 1),
+             (0x00FFFFFF, 0x0C413B),
+             # mov esi, [ecx+8/0xc] (frames past StackBig, as amd64's mov rsi)
+             (0x00FFFFFF, 0x08718B), (0x00FFFFFF, 0x0C718B)], 1),
     # ldr rT, [r10, #8] / [r10, #0xc]: 0xe59a0008 | T << 12
     "arm": ([(0xFFFF0FFF, 0xE59A0008), (0xFFFF0FFF, 0xE59A000C)], 4),
     # ld xT, 16(x27) / 24(x27): imm << 20 | 27 << 15 | 3 << 12 | T << 7 | 0x03
@@ -144,10 +152,8 @@ def has_stack_check(b, indices: np.ndarray | None = None) -> np.ndarray | None:
     out = np.zeros(len(indices), bool)
     if arch == "amd64":
         pats = np.array([_u32(p) for p in _AMD64_U32], np.uint32)
-        long_pat = _AMD64_LONG[0]
-        long_head = _u32(long_pat[:4])
-        last_u32 = width - 4  # last position a 4-byte compare is looked for at
-        last_long = width - 3 - len(long_pat)  # the 7-byte load-and-compare
+        long_heads = [_u32(h) for h in _AMD64_LONG_HEADS]
+        last_u32 = last_long = width - 4  # last position a 4-byte pattern is looked for at
         step = 1
     else:
         masked, step = _MASKED[arch]  # step: instruction alignment from the entry
@@ -191,12 +197,11 @@ def has_stack_check(b, indices: np.ndarray | None = None) -> np.ndarray | None:
                 for v in pats[1:]:
                     hit |= w == v
                 if p <= last_long:
-                    cand = np.flatnonzero(~hit & (w == long_head) & (lens >= p + len(long_pat)))
+                    head = (w == long_heads[0]) | (w == long_heads[1])
+                    cand = np.flatnonzero(~hit & head)
                     if len(cand):
-                        tail = np.ones(len(cand), bool)
-                        for k in range(4, len(long_pat)):
-                            tail &= u8[offsets[rest[cand]] + p + k] == long_pat[k]
-                        hit[cand[tail]] = True
+                        hit[cand[_long_compare_follows(u8, offsets[rest[cand]] + p + 4,
+                                                       lens[cand] - p - 4)]] = True
             else:
                 hit = np.zeros(len(w), bool)
                 for mask, value in masked:
@@ -206,3 +211,17 @@ def has_stack_check(b, indices: np.ndarray | None = None) -> np.ndarray | None:
         out[rest[found]] = True
         rest = rest[~found]
     return out
+
+
+def _long_compare_follows(u8: np.ndarray, starts: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """Where ``cmp rsi, $StackPreempt`` begins within _AMD64_LONG_GAP bytes of
+    starts (and inside the function: room bytes are left)."""
+    pat = _AMD64_LONG_CMP
+    found = np.zeros(len(starts), bool)
+    last = len(u8) - len(pat)
+    for gap in range(_AMD64_LONG_GAP):
+        ok = (room >= gap + len(pat)) & (starts + gap <= last)
+        for k, byte in enumerate(pat):
+            ok &= u8[np.minimum(starts + gap + k, len(u8) - 1)] == byte
+        found |= ok
+    return found
