@@ -5,8 +5,9 @@ PYTHON ?= python3
 JOBS ?= 2
 export GOSYM_CACHE ?= $(HOME)/.cache/gosym
 
-# Debian packages the test-binary infrastructure needs.
-DEB_PKGS := golang-1.19-go qemu-user-static libc6-arm64-cross binfmt-support gcc
+# Debian packages the test-binary infrastructure needs (gdb: gcore for the
+# goroutines tests).
+DEB_PKGS := golang-1.19-go qemu-user-static libc6-arm64-cross binfmt-support gcc gdb
 # Optional: the headless browser the stackmem HTML page is tested in (the
 # test skips without it).
 OPTIONAL_DEB_PKGS := chromium

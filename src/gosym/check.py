@@ -145,6 +145,23 @@ def _imm(text: str) -> int | None:
     return v
 
 
+
+def _decode_words(cs, code, entry: int) -> list:
+    """(address, size, mnemonic, operands) of 4-byte instructions, word by
+    word: a word capstone can't decode (literal-pool data, Go's UNDEF) is
+    kept as (address, 4, None, "") and doesn't stop the rest."""
+    decoded: list = []
+    n = len(code) & ~3
+    pos = 0
+    while pos < n:
+        chunk = list(cs.disasm_lite(code[pos:n], entry + pos))
+        decoded += chunk
+        pos += 4 * len(chunk)
+        if pos < n:
+            decoded.append((entry + pos, 4, None, ""))
+            pos += 4
+    return decoded
+
 def _target(text: str) -> int | None:
     t = text.strip().lstrip("#")
     if t.startswith("0x") or t.isdigit():
@@ -331,17 +348,7 @@ class _Arm64(_Arch):
     def decode(self, code, entry: int):
         """Word by word: literal-pool data and Go's UNDEF don't decode and
         don't stop the rest."""
-        decoded: list = []
-        n = len(code) & ~3
-        pos = 0
-        cs = self.cs
-        while pos < n:
-            chunk = list(cs.disasm_lite(code[pos:n], entry + pos))
-            decoded += chunk
-            pos += 4 * len(chunk)
-            if pos < n:
-                decoded.append((entry + pos, 4, None, ""))
-                pos += 4
+        decoded = _decode_words(self.cs, code, entry)
         data_words: set[int] = set()
         for _, _, m, o in decoded:
             if m is not None and m[0] == "l" and m.startswith("ldr") and "[" not in o:
@@ -515,17 +522,7 @@ class _Arm(_Arch):
         self.cs = capstone.Cs(capstone.CS_ARCH_ARM, capstone.CS_MODE_ARM)
 
     def decode(self, code, entry: int):
-        decoded: list = []
-        n = len(code) & ~3
-        pos = 0
-        cs = self.cs
-        while pos < n:
-            chunk = list(cs.disasm_lite(code[pos:n], entry + pos))
-            decoded += chunk
-            pos += 4 * len(chunk)
-            if pos < n:
-                decoded.append((entry + pos, 4, None, ""))
-                pos += 4
+        decoded = _decode_words(self.cs, code, entry)
         data_words: set[int] = set()
         for a, _, m, o in decoded:
             if m is not None and m.startswith("ldr") and "[pc, #" in o:
