@@ -27,6 +27,7 @@ package main
 import (
 	"bufio"
 	"debug/elf"
+	"debug/pe"
 	"debug/gosym"
 	"encoding/binary"
 	"encoding/json"
@@ -48,6 +49,10 @@ func fail(code int, format string, args ...any) {
 // readTable returns the bytes of .gopclntab and the start of the text
 // segment as debug/gosym wants them (runtime.text, else the .text section).
 func readTable(path string) ([]byte, uint64) {
+	if pf, err := pe.Open(path); err == nil {
+		defer pf.Close()
+		return readPETable(path, pf)
+	}
 	f, err := elf.Open(path)
 	if err != nil {
 		fail(2, "%s: %v", path, err)
@@ -278,4 +283,42 @@ func main() {
 	default:
 		fail(2, "unknown mode %q: want pcs or lib", os.Args[1])
 	}
+}
+
+// readPETable finds the table as cmd/internal/objfile/pe.go does: between the
+// runtime.pclntab and runtime.epclntab COFF symbols, in their section; the
+// text start is the header's, else image base + .text's RVA.
+func readPETable(path string, f *pe.File) ([]byte, uint64) {
+	var start, end *pe.Symbol
+	for _, s := range f.Symbols {
+		switch s.Name {
+		case "runtime.pclntab":
+			start = s
+		case "runtime.epclntab":
+			end = s
+		}
+	}
+	if start == nil || end == nil || start.SectionNumber < 1 || int(start.SectionNumber) > len(f.Sections) {
+		fail(3, "%s: no runtime.pclntab symbol", path)
+	}
+	sect := f.Sections[start.SectionNumber-1]
+	data, err := sect.Data()
+	if err != nil || end.Value > uint32(len(data)) || start.Value > end.Value {
+		fail(2, "%s: cannot read the table", path)
+	}
+	tab := data[start.Value:end.Value]
+	text := headerTextStart(tab, binary.LittleEndian)
+	if text == 0 {
+		var base uint64
+		switch oh := f.OptionalHeader.(type) {
+		case *pe.OptionalHeader64:
+			base = oh.ImageBase
+		case *pe.OptionalHeader32:
+			base = uint64(oh.ImageBase)
+		}
+		if t := f.Section(".text"); t != nil {
+			text = base + uint64(t.VirtualAddress)
+		}
+	}
+	return tab, text
 }

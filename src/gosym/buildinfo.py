@@ -79,12 +79,21 @@ def read_buildinfo(container: Container) -> BuildInfo:
     if section is not None and section.file_size >= 32:
         candidates.append((section.offset, section.name))
     else:
-        # Stripped of its section header? The blob is 16-byte aligned in the file.
-        pos = container.buf.find(BUILDINFO_MAGIC)
-        while pos >= 0 and len(candidates) < 4:
-            if pos % 16 == 0:
-                candidates.append((pos, "buildinfo magic found by scanning"))
-            pos = container.buf.find(BUILDINFO_MAGIC, pos + 1)
+        # No section of its own (PE files, or a stripped section header): the
+        # linker puts the 16-byte aligned blob near the start of the writable
+        # data, where debug/buildinfo looks (its DataStart: PE's first
+        # writable data section); only then the whole file.
+        data = container.section(".data")
+        regions = [(data.offset, data.offset + data.file_size)] if data is not None else []
+        regions.append((0, len(container.buf)))
+        for lo, hi in regions:
+            pos = container.buf.find(BUILDINFO_MAGIC, lo, hi)
+            while pos >= 0 and len(candidates) < 4:
+                if pos % 16 == 0:
+                    candidates.append((pos, "buildinfo magic found by scanning"))
+                pos = container.buf.find(BUILDINFO_MAGIC, pos + 1, hi)
+            if candidates:
+                break
     for offset, source in candidates:
         info = _decode_buildinfo(container, offset, source)
         if info is not None:
