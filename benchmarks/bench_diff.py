@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build_big  # noqa: E402
-from bench_tables import nm_path  # noqa: E402
-from common import (cache_dir, fmt_mb, fmt_s, go_tool, gosym_cmd, interleaved,  # noqa: E402
+import bins  # noqa: E402
+from common import (cache_dir, fmt_mb, fmt_s, gosym_cmd, interleaved,  # noqa: E402
                     machine_line)
 
 COMMANDS = [
@@ -126,7 +126,7 @@ def main() -> int:
             print(f"bench_diff: {p} missing", file=sys.stderr)
             return 1
     how = "median" if args.median else "best"
-    nm = nm_path(go_tool())
+    nm = [str(bins.go_tool("nm"))]  # the tool itself: not the go command's start-up
     gosym = shlex.split(args.gosym) if args.gosym else gosym_cmd()
     commands = [("go tool nm -size OLD", nm + ["-size", str(old)]),
                 ("go tool nm -size NEW", nm + ["-size", str(new)])]

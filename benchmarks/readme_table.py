@@ -178,11 +178,13 @@ frames, which addr2line does not. Tables printed by `benchmarks/readme_table.py`
 
 
 def update_readme(readme: Path, body: str) -> None:
-    """Replace the text of the README's `## Speed` section (up to the next `## `)."""
+    """Replace the text of the README's `## Speed` section up to its first
+    subsection (`### `) or the next section, whichever comes first: the
+    subsections (the other benchmarks) are kept."""
     text = readme.read_text()
     start = text.index("\n## Speed\n") + len("\n## Speed\n")
-    end = text.find("\n## ", start)
-    end = len(text) if end < 0 else end + 1
+    ends = [e for e in (text.find("\n### ", start), text.find("\n## ", start)) if e >= 0]
+    end = min(ends) + 1 if ends else len(text)
     readme.write_text(text[:start] + "\n" + SECTION_INTRO + "\n" + body + "\n\n" + text[end:])
 
 
