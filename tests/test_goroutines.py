@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -489,19 +490,27 @@ def test_interrupt_while_stopped_resumes_the_process(tb, tmp_path):
     """Ctrl-C while the process is held: the signal waits until it is released."""
     if not _host_is_amd64():
         pytest.skip("amd64 programs run natively on x86_64 only")
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("Python runs signal handlers in the main thread only")
     from gosym.target import open_process
     proc = _start(tb, tmp_path)
+    # Python's own Ctrl-C handler, whatever the test runner installed.
+    old_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         t = open_process(proc.pid, "amd64")
         with pytest.raises(KeyboardInterrupt):
             with t.stopped():
                 assert _state(proc.pid) == "t"
-                os.kill(os.getpid(), signal.SIGINT)
+                # To this thread, which blocks it while the process is held (a
+                # signal to the process could go to another thread of the
+                # runner's that does not block it).
+                signal.pthread_kill(threading.get_ident(), signal.SIGINT)
                 time.sleep(0.05)  # blocked: nothing happens here
                 assert _state(proc.pid) == "t"
         assert _state(proc.pid) in ("S", "R")
         t.close()
     finally:
+        signal.signal(signal.SIGINT, old_handler)
         proc.kill()
         proc.wait()
 
