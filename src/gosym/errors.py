@@ -32,6 +32,17 @@ class FileAccessError(GosymError):
 
     exit_code = 2
 
+    @classmethod
+    def from_os_error(cls, e: OSError) -> "FileAccessError":
+        """The one-line reason for an OSError of opening or reading a file."""
+        if isinstance(e, IsADirectoryError):
+            return cls("is a directory")
+        if isinstance(e, FileNotFoundError):
+            return cls("no such file")
+        if isinstance(e, PermissionError):
+            return cls("permission denied")
+        return cls(e.strerror or str(e))
+
 
 class UsageError(GosymError):
     """The command was used wrongly: a bad option value, an address that is no

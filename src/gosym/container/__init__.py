@@ -26,14 +26,8 @@ def open_container(path: str, arch: str | None = None) -> Container:
         if os.path.isdir(path):
             raise FileAccessError("is a directory")
         f = open(path, "rb")
-    except FileNotFoundError:
-        raise FileAccessError("no such file") from None
-    except PermissionError:
-        raise FileAccessError("permission denied") from None
-    except IsADirectoryError:
-        raise FileAccessError("is a directory") from None
     except OSError as e:
-        raise FileAccessError(e.strerror or str(e)) from None
+        raise FileAccessError.from_os_error(e) from None
     try:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
