@@ -126,42 +126,13 @@ def _stackmem_outputs(dump, binary, as_json: bool, pprof_path: str | None,
                       target_spec: str) -> None:
     """The snapshot as gosym stackmem's result, in its outputs."""
     from ..goroutines_stackmem import stackmem_result
-    from ..render import stackmem as out_mod
+    from .stackmem import write_outputs
 
     if sum(p == "-" for p in (pprof_path, folded_path, html_path)) > 1:
         fail(None, "only one of -o, --folded and --html can be '-'", EXIT_USAGE)
     result = stackmem_result(dump, binary)
-    if pprof_path:
-        from ..pprof import serialize
-        _write_file(pprof_path, serialize(out_mod.pprof_profile(result, binary, free)))
-    if folded_path:
-        _write_file(folded_path, "".join(line + "\n" for line in out_mod.folded_lines(result, free))
-                    .encode("utf-8"))
-    if html_path:
-        title = f"goroutine stack memory: {os.path.basename(binary.path)} ({target_spec})"
-        _write_file(html_path, out_mod.html_page(result, free, title).encode("utf-8"))
-    if "-" in (pprof_path, folded_path, html_path):
-        return
-    if as_json:
-        sys.stdout.write(out_mod.dumps_json(out_mod.json_document(result)) + "\n")
-    else:
-        sys.stdout.write(out_mod.text_report(result, top) + "\n")
-    sys.stdout.flush()
-
-
-def _write_file(path: str, data: bytes) -> None:
-    """data to path (through a temporary name), or to stdout for '-'."""
-    try:
-        if path == "-":
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-            return
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        fail(path, f"cannot write: {e.strerror or e}", EXIT_USAGE)
+    write_outputs(result, binary, as_json, pprof_path, folded_path, html_path, free, top,
+                  f"goroutine stack memory: {os.path.basename(binary.path)} ({target_spec})")
 
 
 def _open_binary(path: str):

@@ -86,14 +86,8 @@ def _read_profile(path: str) -> bytes:
             return sys.stdin.buffer.read()
         with open(path, "rb") as f:
             return f.read()
-    except IsADirectoryError:
-        raise FileAccessError("is a directory") from None
-    except FileNotFoundError:
-        raise FileAccessError("no such file") from None
-    except PermissionError:
-        raise FileAccessError("permission denied") from None
     except OSError as e:
-        raise FileAccessError(e.strerror or str(e)) from None
+        raise FileAccessError.from_os_error(e) from None
 
 
 def _read_metrics(path: str) -> dict:
@@ -162,7 +156,6 @@ def stackmem_cmd(binary_path: str, profile_path: str, arch: str | None, as_json:
                  free: str, metrics_path: str | None, depth_limit: int | None, top: int,
                  slide: str | None, anchor: str | None) -> None:
     from .. import goroutine_profile, stackmem
-    from ..render import stackmem as out_mod
 
     if slide is not None and anchor is not None:
         fail(None, "--slide and --anchor are mutually exclusive", EXIT_USAGE)
@@ -194,14 +187,24 @@ def stackmem_cmd(binary_path: str, profile_path: str, arch: str | None, as_json:
         warn(w)
     if result.slide and config.slide is None:
         warn(f"slide {result.slide:#x} ({result.slide_source})")
+    write_outputs(result, b, as_json, pprof_path, folded_path, html_path, free, top,
+                  f"goroutine stack memory: {os.path.basename(binary_path)}")
+
+
+def write_outputs(result, binary, as_json: bool, pprof_path: str | None,
+                  folded_path: str | None, html_path: str | None, free: str, top: int,
+                  title: str) -> None:
+    """A stack-memory result in the files asked for (-o, --folded, --html), and
+    its report (text or --json) on stdout unless one of them went there."""
+    from ..render import stackmem as out_mod
+
     if pprof_path:
         from ..pprof import serialize
 
-        _write_file(pprof_path, serialize(out_mod.pprof_profile(result, b, free)))
+        _write_file(pprof_path, serialize(out_mod.pprof_profile(result, binary, free)))
     if folded_path:
         _write_file(folded_path, lambda f: out_mod.write_folded(result, f, free))
     if html_path:
-        title = f"goroutine stack memory: {os.path.basename(binary_path)}"
         _write_file(html_path, out_mod.html_page(result, free, title).encode("utf-8"))
     if "-" in (pprof_path, folded_path, html_path):
         return
